@@ -1,0 +1,197 @@
+"""Cost profiles: the named costs, in nanoseconds, that design paths charge.
+
+A cost profile is a TOML file::
+
+    name = "host"
+    description = "what was measured, where"
+    base = "default"          # optional: costs not listed come from this profile
+    [costs]
+    exit = "1000ns"           # a duration, or a distribution table (see vsmsim.dists)
+    uexit = { dist = "lognormal", median = "9us", sigma = 0.3 }
+    [notes]                   # optional: the source or measurement of each cost
+    exit = "..."
+    [host]                    # optional: free-form facts about the measured host
+
+Built-in profiles: ``default`` (public figures, MODEL.md section 4) and ``ideal`` (every
+cost zero, for checking the scheduler against theory). Scenarios name one of these or a
+path to a file, and may override single costs.
+"""
+
+from __future__ import annotations
+
+from ._toml import toml as tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .dists import Dist, fixed, parse_dist
+from .errors import InputError
+from .units import UnitError
+
+#: Every cost a design path may name, with a one-line meaning. Units: ns.
+COST_NAMES = {
+    "exit": "in-kernel exit + entry (exit handled by KVM)",
+    "uexit": "extra for a userspace exit (KVM_RUN returns to the VMM and re-enters)",
+    "ioctl": "one vCPU ioctl (state get/set)",
+    "wakeup": "host thread wake-up, blocked to running",
+    "kick": "host IPI forcing a running vCPU out",
+    "map_lookup": "APIC map lookup, O(1)",
+    "scan_per_vcpu": "slow-path destination scan, per vCPU scanned",
+    "posted_delivery": "posted-interrupt delivery to a running vCPU (no receiver exit)",
+    "ipiv_send": "sender cost of an ICR write under IPI virtualization (no exit)",
+    "timer_expiry": "LAPIC/TSC-deadline timer expiry to guest",
+    "vtl_state_switch": "in-kernel VTL state save/restore",
+    "vmm_switch": "VMM switch logic per VTL switch in userspace",
+}
+
+BUILTIN_PROFILES = ("default", "ideal")
+
+
+class CostProfileError(InputError):
+    """A cost profile that cannot be used; the message names the key and what is allowed."""
+
+
+@dataclass
+class CostProfile:
+    """A named set of cost distributions (ns), with optional notes and host facts."""
+
+    name: str
+    costs: dict[str, Dist]
+    description: str = ""
+    notes: dict[str, str] = field(default_factory=dict)
+    host: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Dist:
+        return self.costs[name]
+
+    def mean(self, name: str) -> float:
+        """Mean of cost *name*, in ns."""
+        return self.costs[name].mean
+
+    def with_overrides(self, overrides: dict) -> "CostProfile":
+        """Return a copy with some costs replaced; *overrides* maps names to specs."""
+        costs = dict(self.costs)
+        for key, spec in (overrides or {}).items():
+            _check_name(key, "costs.override")
+            try:
+                costs[key] = parse_dist(spec)
+            except UnitError as e:
+                raise CostProfileError(f"costs.override.{key}: {e}") from None
+        return CostProfile(self.name, costs, self.description, dict(self.notes), dict(self.host))
+
+    def to_dict(self) -> dict:
+        """The profile as a plain dict in file form (for manifests and round trips)."""
+        out = {"name": self.name, "description": self.description,
+               "costs": {k: self.costs[k].to_spec() for k in COST_NAMES}}
+        if self.notes:
+            out["notes"] = dict(self.notes)
+        if self.host:
+            out["host"] = dict(self.host)
+        return out
+
+
+def _check_name(key: str, where: str) -> None:
+    if key not in COST_NAMES:
+        raise CostProfileError(
+            f"{where}.{key}: unknown cost {key!r}; allowed: {', '.join(COST_NAMES)}"
+        )
+
+
+def profile_from_dict(data: dict, *, source: str = "<dict>", _depth: int = 0) -> CostProfile:
+    """Build a :class:`CostProfile` from file-form data, validating every key."""
+    allowed = {"name", "description", "base", "costs", "notes", "host"}
+    extra = set(data) - allowed
+    if extra:
+        raise CostProfileError(
+            f"{source}: unknown key(s) {sorted(extra)}; allowed: {sorted(allowed)}"
+        )
+    base_name = data.get("base")
+    if base_name is not None:
+        if _depth > 4:
+            raise CostProfileError(f"{source}: base chain too deep")
+        base = load_profile(base_name, _depth=_depth + 1)
+        costs = dict(base.costs)
+        notes = dict(base.notes)
+    else:
+        costs, notes = {}, {}
+    raw = data.get("costs", {})
+    if not isinstance(raw, dict):
+        raise CostProfileError(f"{source}: [costs] must be a table of name = duration")
+    for key, spec in raw.items():
+        _check_name(key, f"{source}: costs")
+        try:
+            costs[key] = parse_dist(spec)
+        except UnitError as e:
+            raise CostProfileError(f"{source}: costs.{key}: {e}") from None
+    missing = [k for k in COST_NAMES if k not in costs]
+    if missing:
+        raise CostProfileError(
+            f"{source}: [costs] is missing {', '.join(missing)} (set them, or add base = \"default\")"
+        )
+    notes.update({str(k): str(v) for k, v in data.get("notes", {}).items()})
+    return CostProfile(
+        name=str(data.get("name", Path(source).stem)),
+        costs=costs,
+        description=str(data.get("description", "")),
+        notes=notes,
+        host=dict(data.get("host", {})),
+    )
+
+
+def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
+    """Return a built-in profile by name (``default``, ``ideal``) or load one from a file."""
+    if isinstance(name_or_path, CostProfile):
+        return name_or_path
+    if isinstance(name_or_path, dict):
+        return profile_from_dict(name_or_path, _depth=_depth)
+    name = str(name_or_path)
+    if name == "ideal":
+        return CostProfile("ideal", {k: fixed(0) for k in COST_NAMES},
+                           "Every cost zero: pure scheduling, for checking against theory")
+    if name == "default":
+        text = resources.files("vsmsim").joinpath("data/costs/default.toml").read_text()
+        return profile_from_dict(tomllib.loads(text), source="default", _depth=_depth)
+    path = Path(name)
+    if not path.is_file():
+        raise CostProfileError(
+            f"costs = {name!r}: not a built-in profile ({', '.join(BUILTIN_PROFILES)}) "
+            f"and no such file"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise CostProfileError(f"{path}: TOML syntax error: {e}") from None
+    return profile_from_dict(data, source=str(path), _depth=_depth)
+
+
+def dump_profile(profile: CostProfile) -> str:
+    """Return *profile* as TOML text that :func:`load_profile` reads back unchanged."""
+    d = profile.to_dict()
+    lines = [f"name = {_toml_str(d['name'])}", f"description = {_toml_str(d['description'])}", "",
+             "[costs]"]
+    for k, v in d["costs"].items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    for section in ("notes", "host"):
+        if d.get(section):
+            lines += ["", f"[{section}]"]
+            for k, v in d[section].items():
+                lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return _toml_str(str(v))
