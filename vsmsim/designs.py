@@ -1,0 +1,242 @@
+"""KVM designs for VSM as data: tables of paths, each an ordered list of costed steps.
+
+A design file (TOML) looks like::
+
+    name = "my-design"
+    description = "one line for `vsmsim list`"
+    sources = ["where each path comes from"]
+    inferred = ["which parts are inferences rather than statements of the source"]
+
+    [capabilities]
+    posted = true         # posted interrupts (APICv/AVIC) usable when vm.apicv is set
+    ipiv = false          # IPI virtualization usable when vm.ipiv is set
+
+    [path]
+    "send.ipi.physical" = [
+      { cost = "exit", payer = "sender", count = ["exits"] },
+      { cost = "map_lookup", payer = "sender" },
+    ]
+
+A step names a cost from the profile (:data:`vsmsim.costs.COST_NAMES`), who pays it, how
+many times it is charged (``times``: an integer or ``"N"``, ``"V"``, ``"N*V"`` with N the
+VPs and V the VTLs) and which counters it bumps (``count``: a list of names, each +1, or a
+table name = amount, where an amount may also be ``"N"``, ``"V"``, ``"N*V"``).
+
+``payer`` is ``sender`` (send paths: the sending VP's time), ``receiver`` (deliver paths:
+the receiving VP's time), ``vp`` (switch paths: the switching VP's time) or ``none`` (no
+VP's time: latency only, e.g. a host thread waking on another CPU while the guest runs on).
+:data:`PATHS` lists every path a design must give and what it means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ._toml import toml as tomllib
+from .errors import InputError
+from .costs import COST_NAMES
+
+#: Every path of a design, with the VP that "sender"/"receiver"/"vp" steps charge.
+PATHS = {
+    "send.ipi.physical": "ICR write, physical destination, one per destination (sender)",
+    "send.ipi.ipiv": "ICR write, physical destination, with IPI virtualization in use (sender)",
+    "send.ipi.logical": "ICR write, logical destination, one per cluster message (sender)",
+    "send.ipi.shorthand": "ICR write with the all / all-but-self shorthand (sender)",
+    "send.pv-ipi": "HvCallSendSyntheticClusterIpi to the sender's own VTL (sender)",
+    "send.pv-ipi.cross-vtl": "the same hypercall aimed at another VTL (sender)",
+    "send.external": "device interrupt routing, IOAPIC/MSI (no VP pays sender steps)",
+    "deliver.running.posted": "interrupt to the running context, posted (receiver)",
+    "deliver.running.injected": "interrupt to the running context, injected after a kick (receiver)",
+    "deliver.running.timer": "LAPIC timer expiry of the running context (receiver)",
+    "deliver.halted": "interrupt for the VTL a halted VP sits in (receiver)",
+    "deliver.halted.timer": "timer expiry for the VTL a halted VP sits in (receiver)",
+    "deliver.inactive": "interrupt for a higher VTL while a lower VTL runs: notification (receiver)",
+    "deliver.inactive.timer": "timer of a higher VTL expiring while a lower VTL runs (receiver)",
+    "deliver.inactive-halted": "interrupt for a higher VTL while the VP is halted (receiver)",
+    "deliver.inactive-halted.timer": "higher-VTL timer expiring while the VP is halted (receiver)",
+    "deliver.lower": "interrupt for a VTL lower than the active one: pends in its IRR (receiver)",
+    "switch.call": "VTL call, lower to next higher VTL (vp)",
+    "switch.return": "VTL return, to the next lower enabled VTL (vp)",
+    "switch.interrupt": "entry into a higher VTL for a deliverable interrupt, after notification (vp)",
+    "switch.intercept": "secure intercept: lower VTL traps into the higher one (vp)",
+}
+#: Paths that may be left out; the engine then uses the path named here instead.
+OPTIONAL_PATHS = {
+    "deliver.halted.timer": "deliver.halted",
+    "deliver.inactive.timer": "deliver.inactive",
+    "deliver.inactive-halted.timer": "deliver.inactive-halted",
+}
+COUNTERS = ("exits", "uexits", "wakeups", "ioctls", "scanned_vcpus", "posted", "injected",
+            "kicks", "hypercalls", "vmm_switches", "pended")
+TIMES = ("N", "V", "N*V")
+CAPABILITIES = {"posted": "posted interrupts usable when the host offers APICv/AVIC (vm.apicv)",
+                "ipiv": "IPI virtualization usable when the host offers it (vm.ipiv)"}
+BUILTIN_DESIGNS = ("apic-id-groups", "apic-namespaces", "vm-per-vtl", "planes", "planes-inkernel")
+
+
+class DesignError(InputError):
+    """A design that cannot be used; the message names the table, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One costed step of a path: ``times`` x cost ``cost``, paid by ``payer``."""
+
+    cost: str
+    payer: str          # "vp" (sender/receiver/switching VP) or "none"
+    times: object = 1   # int, or "N", "V", "N*V"
+    count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
+
+
+@dataclass
+class Design:
+    """A validated design: capabilities and a path (list of steps) per event kind."""
+
+    name: str
+    description: str
+    paths: dict[str, tuple[Step, ...]]
+    capabilities: dict[str, bool]
+    sources: list[str] = field(default_factory=list)
+    inferred: list[str] = field(default_factory=list)
+    file: str = ""
+
+    def path(self, name: str) -> tuple[Step, ...]:
+        """The steps of path *name*, following :data:`OPTIONAL_PATHS` fallbacks."""
+        while name not in self.paths:
+            name = OPTIONAL_PATHS[name]
+        return self.paths[name]
+
+    def to_dict(self) -> dict:
+        """The design in file form (for manifests)."""
+        def step(s):
+            d = {"cost": s.cost, "payer": s.payer}
+            if s.times != 1:
+                d["times"] = s.times
+            if s.count:
+                d["count"] = dict(s.count)
+            return d
+        return {"name": self.name, "description": self.description,
+                "capabilities": dict(self.capabilities),
+                "path": {k: [step(s) for s in v] for k, v in self.paths.items()}}
+
+
+def _payer_ok(path: str, payer: str) -> bool:
+    if payer == "none":
+        return True
+    if path.startswith("send."):
+        return payer == "sender"
+    if path.startswith("deliver."):
+        return payer == "receiver"
+    return payer == "vp"
+
+
+def _times(value, where: str):
+    if isinstance(value, bool) or not (isinstance(value, int) and value >= 0 or value in TIMES):
+        raise DesignError(f"{where}: {value!r} is not allowed; use an integer >= 0 or one of "
+                          f"{', '.join(TIMES)}")
+    return value
+
+
+def design_from_dict(data: dict, source: str = "<dict>") -> Design:
+    """Validate file-form *data* into a :class:`Design`."""
+    allowed = {"name", "description", "sources", "inferred", "capabilities", "path"}
+    extra = set(data) - allowed
+    if extra:
+        raise DesignError(f"{source}: unknown key(s) {sorted(extra)} at top level; allowed: "
+                          f"{', '.join(sorted(allowed))}")
+    caps_in = data.get("capabilities", {})
+    if not isinstance(caps_in, dict):
+        raise DesignError(f"{source}: [capabilities] must be a table")
+    for k, v in caps_in.items():
+        if k not in CAPABILITIES:
+            raise DesignError(f"{source}: [capabilities] key {k!r} is unknown; allowed: "
+                              f"{', '.join(CAPABILITIES)}")
+        if not isinstance(v, bool):
+            raise DesignError(f"{source}: [capabilities] {k} = {v!r} must be true or false")
+    caps = {k: bool(caps_in.get(k, False)) for k in CAPABILITIES}
+    raw_paths = data.get("path")
+    if not isinstance(raw_paths, dict):
+        raise DesignError(f"{source}: missing table [path]; it must give the paths "
+                          f"{', '.join(k for k in PATHS if k not in OPTIONAL_PATHS)}")
+    paths = {}
+    for name, steps in raw_paths.items():
+        if name not in PATHS:
+            raise DesignError(f"{source}: [path] key {name!r} is not a path; allowed: "
+                              f"{', '.join(PATHS)}")
+        if not isinstance(steps, list):
+            raise DesignError(f"{source}: [path] {name!r} must be a list of steps "
+                              f"({{ cost = ..., payer = ... }})")
+        out = []
+        for i, st in enumerate(steps):
+            where = f"{source}: [path] {name!r} step {i}"
+            if not isinstance(st, dict):
+                raise DesignError(f"{where}: must be a table {{ cost = ..., payer = ... }}")
+            bad = set(st) - {"cost", "payer", "times", "count"}
+            if bad:
+                raise DesignError(f"{where}: unknown key(s) {sorted(bad)}; allowed: cost, payer, "
+                                  f"times, count")
+            cost = st.get("cost")
+            if cost not in COST_NAMES:
+                raise DesignError(f"{where}: cost = {cost!r} is not a cost; allowed: "
+                                  f"{', '.join(COST_NAMES)}")
+            payer = st.get("payer")
+            if payer not in ("sender", "receiver", "vp", "none") or not _payer_ok(name, payer):
+                want = ("sender or none" if name.startswith("send.") else
+                        "receiver or none" if name.startswith("deliver.") else "vp")
+                raise DesignError(f"{where}: payer = {payer!r} is not allowed here; allowed: {want}")
+            times = _times(st.get("times", 1), f"{where}: times")
+            cnt = st.get("count", {})
+            if isinstance(cnt, list):
+                cnt = {c: 1 for c in cnt}
+            if not isinstance(cnt, dict):
+                raise DesignError(f"{where}: count must be a list of counter names or a table")
+            for c, amount in cnt.items():
+                if c not in COUNTERS:
+                    raise DesignError(f"{where}: count {c!r} is not a counter; allowed: "
+                                      f"{', '.join(COUNTERS)}")
+                _times(amount, f"{where}: count.{c}")
+            out.append(Step(cost, "none" if payer == "none" else "vp", times,
+                            tuple(cnt.items())))
+        paths[name] = tuple(out)
+    missing = [k for k in PATHS if k not in paths and k not in OPTIONAL_PATHS]
+    if missing:
+        raise DesignError(f"{source}: [path] is missing {', '.join(missing)}")
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name:
+        raise DesignError(f"{source}: name = {name!r} must be a non-empty string")
+    return Design(name=name, description=str(data.get("description", "")), paths=paths,
+                  capabilities=caps, sources=list(data.get("sources", [])),
+                  inferred=list(data.get("inferred", [])), file=source)
+
+
+_cache: dict = {}
+
+
+def load_design(name_or_path) -> Design:
+    """Return a built-in design by name, or load and validate a design file."""
+    if isinstance(name_or_path, Design):
+        return name_or_path
+    if isinstance(name_or_path, dict):
+        return design_from_dict(name_or_path)
+    key = str(name_or_path)
+    if key in BUILTIN_DESIGNS:
+        if key not in _cache:
+            text = resources.files("vsmsim").joinpath(f"data/designs/{key}.toml").read_text()
+            _cache[key] = design_from_dict(tomllib.loads(text), source=key)
+        return _cache[key]
+    path = Path(key)
+    if not path.is_file():
+        raise DesignError(f"design = {key!r}: not a built-in design ({', '.join(BUILTIN_DESIGNS)}) "
+                          f"and no such file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise DesignError(f"{path}: TOML syntax error: {e}") from None
+    return design_from_dict(data, source=str(path))
+
+
+def list_designs() -> list[Design]:
+    """The built-in designs, in the order of MODEL.md section 3."""
+    return [load_design(n) for n in BUILTIN_DESIGNS]

@@ -1,0 +1,96 @@
+"""Design paths compiled against a cost profile and a VM size, ready for the engine.
+
+A :class:`CompiledPath` turns a design's steps into *segments*: runs of consecutive steps
+with the same payer, merged, with zero-length segments dropped. The engine executes the
+segments in order: a ``vp`` segment occupies the paying VP (it runs no guest code), a
+``none`` segment only delays what follows. With fixed costs the segments are computed once;
+with distributions they are sampled each time the path is taken, from the run's cost stream.
+"""
+
+from __future__ import annotations
+
+from ..costs import CostProfile
+from ..designs import COUNTERS, PATHS, Design
+
+COUNTER_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+
+
+def _amount(value, n: int, v: int) -> int:
+    if value == "N":
+        return n
+    if value == "V":
+        return v
+    if value == "N*V":
+        return n * v
+    return int(value)
+
+
+class CompiledPath:
+    """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
+
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "_rng_sample", "total_mean")
+
+    def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
+        self.name = name
+        self.code = code
+        counts: dict[int, int] = {}
+        parts = []  # [(is_vp, [(dist, times)])]
+        for s in steps:
+            times = _amount(s.times, n, v)
+            for c, amount in s.count:
+                idx = COUNTER_INDEX[c]
+                counts[idx] = counts.get(idx, 0) + _amount(amount, n, v)
+            is_vp = s.payer == "vp"
+            if parts and parts[-1][0] == is_vp:
+                parts[-1][1].append((profile[s.cost], times))
+            else:
+                parts.append((is_vp, [(profile[s.cost], times)]))
+        self.counts = tuple(counts.items())
+        self.total_mean = sum(d.mean * t for _, items in parts for d, t in items)
+        if all(d.fixed is not None for _, items in parts for d, _t in items):
+            segs = []
+            for is_vp, items in parts:
+                ns = sum(d.fixed * t for d, t in items)
+                if ns > 0:
+                    segs.append((is_vp, ns))
+            self.fixed = tuple(_merge(segs))
+            self._parts = None
+        else:
+            self.fixed = None
+            self._parts = [(is_vp, [(d.sampler(cost_rng), t) for d, t in items])
+                           for is_vp, items in parts]
+
+    def segments(self):
+        """The segments for one traversal: a tuple of ``(is_vp, ns)`` with ns > 0."""
+        if self.fixed is not None:
+            return self.fixed
+        segs = []
+        for is_vp, items in self._parts:
+            ns = 0
+            for sample, times in items:
+                for _ in range(times):
+                    ns += sample()
+            if ns > 0:
+                segs.append((is_vp, ns))
+        return tuple(_merge(segs))
+
+
+def _merge(segs):
+    out = []
+    for is_vp, ns in segs:
+        if out and out[-1][0] == is_vp:
+            out[-1] = (is_vp, out[-1][1] + ns)
+        else:
+            out.append((is_vp, ns))
+    return out
+
+
+def compile_design(design: Design, profile: CostProfile, n: int, v: int, cost_rng,
+                   path_names: list) -> dict[str, CompiledPath]:
+    """Compile every path of *design*; path codes index into *path_names* (appended to)."""
+    out = {}
+    for name in PATHS:
+        code = len(path_names)
+        path_names.append(name)
+        out[name] = CompiledPath(name, code, design.path(name), profile, n, v, cost_rng)
+    return out

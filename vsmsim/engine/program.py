@@ -1,0 +1,162 @@
+"""Guest programs: SimPy generator functions that run as the code of one context.
+
+A program is ``def program(ctx): ...`` yielding the events that ``ctx`` methods return::
+
+    def guest_thread(ctx):
+        while True:
+            yield ctx.run("200us")               # 200 us of CPU time in this VTL
+            yield ctx.vtl_call(service="8us")    # blocks until the higher VTL returns
+            ctx.send_ipi(dest=3, vector=0xFB)    # an ICR write, no yield needed
+
+``ctx.run(work)`` completes when the context has received that much CPU time, however
+often it was preempted: preemption is invisible to guest code. Programs may also yield
+plain SimPy events (``ctx.sleep`` or ``ctx.env.timeout``): the context then has no work
+and the VP runs background compute, returns to a lower VTL or halts.
+"""
+
+from __future__ import annotations
+
+from ..dists import parse_dist
+from ..units import parse_duration
+
+
+class ProgramContext:
+    """What a guest program sees of its execution context (vp, vtl). Times in ns."""
+
+    def __init__(self, sim, ctx, widx):
+        self._sim = sim
+        self._c = ctx
+        self._vp = ctx.vp
+        self._widx = widx
+        self.env = sim.env
+        self.vp = ctx.vp.idx
+        self.vtl = ctx.vtl
+
+    @property
+    def now(self) -> int:
+        """Simulated time, ns."""
+        return self.env.now
+
+    def _work(self, work) -> int:
+        if isinstance(work, dict):
+            # Programs draw nothing at random, so designs compare on equal terms: a
+            # distribution given here stands for its mean.
+            return int(round(parse_dist(work).mean))
+        return parse_duration(work)
+
+    def run(self, work):
+        """Consume *work* (duration) of CPU time in this context; an event."""
+        c = self._c
+        ev = self.env.event()
+        ns = self._work(work)
+        if ns == 0:
+            ev.succeed()
+            return ev
+
+        def done(_c):
+            c.prog_pending = True
+            ev.succeed()
+
+        c.task_rem = ns
+        c.task_done = done
+        return ev
+
+    def vtl_call(self, service="0ns"):
+        """HvCallVtlCall into the next higher VTL; the event fires when it returns.
+
+        *service* is the work the higher VTL does for it, unless a program there serves
+        calls itself (it receives the value as ``request.service``).
+        """
+        if self.vtl + 1 >= self._sim.nvtl:
+            raise ValueError(f"VTL {self.vtl} has no higher VTL to call (vm.vtls = {self._sim.nvtl})")
+        ev = self.env.event()
+        self._sim.vtl_call(self.vp, self.vtl, parse_duration(service), self._widx, False, ev)
+        return ev
+
+    def intercept(self, service="0ns"):
+        """A secure intercept into the next higher VTL; the event fires on the return."""
+        if self.vtl + 1 >= self._sim.nvtl:
+            raise ValueError(f"VTL {self.vtl} has no higher VTL (vm.vtls = {self._sim.nvtl})")
+        ev = self.env.event()
+        self._sim.vtl_call(self.vp, self.vtl, parse_duration(service), self._widx, True, ev)
+        return ev
+
+    def next_call(self):
+        """Wait for the next VTL call or intercept into this context; yields a CallRequest."""
+        c = self._c
+        ev = self.env.event()
+        if c.call_queue:
+            ev.succeed(c.call_queue.popleft())
+        else:
+            c.call_waiter = ev
+        return ev
+
+    def vtl_return(self):
+        """HvCallVtlReturn to the next lower VTL; the event fires when the return completes."""
+        if self.vtl == 0:
+            raise ValueError("VTL0 cannot return: there is no lower VTL")
+        c = self._c
+        ev = self.env.event()
+        c.ret_req = True
+        c.ret_event = ev
+        self._vp.dispatch()
+        return ev
+
+    def send_ipi(self, dest, vector=0xFB, service="1us", dest_mode="physical"):
+        """Write the ICR: an IPI in this VTL to *dest* (a VP, a list, 'self', 'all', 'all-but-self')."""
+        n = self._sim.n
+        shorthand = dest in ("all", "all-but-self")
+        if dest == "self":
+            dests = [self.vp]
+        elif dest == "all":
+            dests = list(range(n))
+        elif dest == "all-but-self":
+            dests = [v for v in range(n) if v != self.vp]
+        else:
+            dests = [dest] if isinstance(dest, int) else list(dest)
+        ns = parse_duration(service)
+        self._sim.send_ipi(self.vp, self.vtl, dests, dest_mode == "logical" and not shorthand,
+                           shorthand, vector, [ns] * len(dests), self._widx)
+
+    def send_pv_ipi(self, dest, vector=0xFB, service="1us", target_vtl=None):
+        """HvCallSendSyntheticClusterIpi to *dest* in *target_vtl* (default: this VTL)."""
+        dests = [dest] if isinstance(dest, int) else list(dest)
+        ns = parse_duration(service)
+        tv = self.vtl if target_vtl is None else target_vtl
+        self._sim.send_pv_ipi(self.vp, self.vtl, dests, tv, vector, [ns] * len(dests), self._widx)
+
+    def sleep(self, duration):
+        """Block this program for *duration* without using CPU (a plain SimPy timeout)."""
+        return self.env.timeout(parse_duration(duration))
+
+    def clear_vina(self):
+        """Software clears the VINA assertion of this context (rule 9)."""
+        c = self._c
+        c.vina_asserted = False
+        self._sim.rec.clears.append((self.vp, self.vtl, self.env.now))
+
+
+def _drive(pctx, gen):
+    """Run generator *gen*; after each yield, let the VP re-dispatch (the program decided)."""
+    c = pctx._c
+    value = None
+    while True:
+        try:
+            ev = gen.send(value)
+        except StopIteration:
+            c.prog_pending = False
+            pctx._vp.dispatch()
+            return
+        c.prog_pending = False
+        pctx._vp.dispatch()
+        value = yield ev
+
+
+def start_program(sim, ctx, program, widx) -> None:
+    """Attach *program* to context *ctx* and start it as a SimPy process at time 0."""
+    pctx = ProgramContext(sim, ctx, widx)
+    ctx.prog = pctx
+    gen = program(pctx)
+    if not hasattr(gen, "send"):
+        raise TypeError(f"program {program!r} must be a generator function (use yield)")
+    sim.env.process(_drive(pctx, gen))

@@ -1,0 +1,327 @@
+"""One simulation run: VPs, compiled design paths, workload sources and the recorder.
+
+The :class:`Simulation` owns the cross-VP logic: sending IPIs, delivering interrupts along
+the design's paths, VTL calls and intercepts. :mod:`vsmsim.engine.vp` owns what happens on
+one VP. Units: every time is an integer of nanoseconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import simpy
+
+from ..costs import load_profile
+from ..designs import COUNTERS, load_design
+from ..record import (K_CALL, K_EXTERNAL, K_INTERCEPT, K_IPI, K_PVIPI, K_TIMER, K_VINA,
+                      R_CALL, R_INTERCEPT, Recorder, S_EXIT)
+from .clock import DONE, at
+from .paths import compile_design
+from .vp import VP
+
+SIT_RUNNING, SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER = range(5)
+
+
+class _Chain:
+    """Walks a multi-segment path: VP segments as jobs on *vp*, others as plain delays."""
+
+    __slots__ = ("sim", "vp", "segs", "i", "fn", "arg")
+
+    def __init__(self, sim, vp, segs, fn, arg):
+        self.sim, self.vp, self.segs, self.i, self.fn, self.arg = sim, vp, segs, 0, fn, arg
+
+    def step(self, _=None):
+        if self.i == len(self.segs):
+            self.fn(self.arg)
+            return
+        is_vp, ns = self.segs[self.i]
+        self.i += 1
+        if is_vp and self.vp is not None:
+            self.vp.push_job(ns, S_EXIT, self.step, None)
+        else:
+            at(self.sim.env, ns, self.step, None)
+
+
+class _Send:
+    """An IPI's messages, one after another on the sender; each delivers when its path ends."""
+
+    __slots__ = ("sim", "vp", "msgs", "i")
+
+    def __init__(self, sim, vp, msgs):
+        self.sim, self.vp, self.msgs, self.i = sim, vp, msgs, 0
+
+    def step(self, _=None):
+        sim = self.sim
+        if self.i > 0:
+            path, targets = self.msgs[self.i - 1]
+            for dest, irq in targets:
+                sim.deliver(sim.vps[dest], irq, False, path.code)
+        if self.i < len(self.msgs):
+            path = self.msgs[self.i][0]
+            self.i += 1
+            sim.run_path(self.vp, path, self.step, None)
+
+
+class CallRequest:
+    """A VTL call or intercept as a guest program in the higher VTL sees it."""
+
+    __slots__ = ("row", "service", "src_vtl", "reason")
+
+    def __init__(self, row, service, src_vtl, reason):
+        self.row, self.service, self.src_vtl, self.reason = row, service, src_vtl, reason
+
+    def __repr__(self):
+        return (f"CallRequest(row={self.row}, service={self.service}ns, "
+                f"src_vtl={self.src_vtl}, reason={self.reason!r})")
+
+
+class Simulation:
+    """Builds and runs one scenario. Use :func:`vsmsim.simulate` rather than this class."""
+
+    def __init__(self, scenario, debug: bool = False):
+        from .sources import build_sources  # sources need the Simulation's delivery API
+
+        sc = scenario
+        self.sc = sc
+        self.debug = debug
+        self.env = simpy.Environment()
+        self.design = load_design(sc.design)
+        self.profile = load_profile(sc.costs.profile).with_overrides(sc.costs.override)
+        n, v = sc.vm.vps, sc.vm.vtls
+        self.n, self.nvtl = n, v
+        # One master seed: stream 0 draws sampled costs, stream 1+i belongs to workload i,
+        # so a workload's arrivals do not depend on the design or on the other workloads.
+        seeds = np.random.SeedSequence(sc.seed).spawn(len(sc.workload) + 1)
+        self.path_names: list[str] = []
+        self.paths = compile_design(self.design, self.profile, n, v,
+                                    np.random.default_rng(seeds[0]), self.path_names)
+        p = self.paths
+        self.switch_paths = (p["switch.call"], p["switch.return"], p["switch.interrupt"],
+                             p["switch.intercept"])
+        self.posted = sc.vm.apicv and self.design.capabilities["posted"]
+        self.ipiv = sc.vm.ipiv and self.design.capabilities["ipiv"]
+        running = p["deliver.running.posted"] if self.posted else p["deliver.running.injected"]
+        # Index: situation; [0] other interrupts, [1] timers.
+        self.deliver_paths = (
+            (running, p["deliver.running.timer"]),
+            (p["deliver.halted"], p["deliver.halted.timer"]),
+            (p["deliver.inactive"], p["deliver.inactive.timer"]),
+            (p["deliver.inactive-halted"], p["deliver.inactive-halted.timer"]),
+            (p["deliver.lower"], p["deliver.lower"]),
+        )
+        self._combo: dict = {}
+        self.vina_code = self._path_code("vina")
+        rc = sc.record
+        self.rec = Recorder(timeline=rc.timeline, window=rc.window)
+        self.counters = [0] * len(COUNTERS)
+        self.deferred_actions = 0
+        tprs = [sc.context_config(vtl).tpr for vtl in range(v)]
+        self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
+        for vtl in range(v):
+            cc = sc.context_config(vtl)
+            if cc.vina is not None:
+                for vp in self.vps:
+                    c = vp.ctxs[vtl]
+                    c.vina_vector = cc.vina.vector
+                    c.vina_auto = cc.vina.auto_reset
+                    c.vina_service = cc.vina.service.fixed or int(cc.vina.service.mean)
+        self.workload_names = [w.name or f"{i}:{w.kind}" for i, w in enumerate(sc.workload)]
+        self.workload_names.append("vina")
+        self.sources = build_sources(self, seeds[1:])
+        self.wall_s = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def _path_code(self, name: str) -> int:
+        if name not in self.path_names:
+            self.path_names.append(name)
+        return self.path_names.index(name)
+
+    def count(self, path) -> None:
+        """Add *path*'s counter increments."""
+        c = self.counters
+        for idx, amount in path.counts:
+            c[idx] += amount
+
+    def run_path(self, vp, path, fn, arg) -> None:
+        """Traverse *path*, charging VP segments to *vp* (None: nobody), then ``fn(arg)``."""
+        for idx, amount in path.counts:
+            self.counters[idx] += amount
+        segs = path.fixed if path.fixed is not None else path.segments()
+        if not segs:
+            fn(arg)
+        elif len(segs) == 1:
+            is_vp, ns = segs[0]
+            if is_vp and vp is not None:
+                vp.push_job(ns, S_EXIT, fn, arg)
+            else:
+                at(self.env, ns, fn, arg)
+        else:
+            _Chain(self, vp, segs, fn, arg).step()
+
+    # ------------------------------------------------------------------ delivery
+    def deliver(self, vp, irq: int, timer: bool, send_code: int = -1) -> None:
+        """Take interrupt *irq* along the delivery path its target's state selects."""
+        rec = self.rec
+        vtl = rec.vtl[irq]
+        if vp.halted:
+            act = vp.active
+            sit = SIT_HALTED if vtl == act else SIT_INACTIVE_HALTED if vtl > act else SIT_LOWER
+        else:
+            nv = vp.next_vtl
+            sit = SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
+        path = self.deliver_paths[sit][timer]
+        if sit:
+            rec.woke[irq] = 1
+        if send_code >= 0:
+            key = (send_code, path.code)
+            code = self._combo.get(key)
+            if code is None:
+                code = self._combo[key] = self._path_code(
+                    f"{self.path_names[send_code]}>{path.name}")
+            rec.path[irq] = code
+        else:
+            rec.path[irq] = path.code
+        if sit == SIT_LOWER:
+            self.counters[10] += 1  # 'pended'
+        self.run_path(vp, path, vp.pend, irq)
+
+    def raise_timer(self, vp_idx, vtl, vector, service, widx) -> None:
+        """A LAPIC timer of context (vp_idx, vtl) expires now."""
+        irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
+                                     self.env._now, service, -1, 0)
+        self.deliver(self.vps[vp_idx], irq, True)
+
+    def raise_external(self, vp_idx, vtl, vector, service, widx) -> None:
+        """A device interrupt for (vp_idx, vtl) is asserted now."""
+        irq = self.rec.new_interrupt(widx, K_EXTERNAL, vector, -1, -1, vp_idx, vtl,
+                                     self.env._now, service, -1, 0)
+        path = self.paths["send.external"]
+        vp = self.vps[vp_idx]
+        self.run_path(None, path, lambda i: self.deliver(vp, i, False, path.code), irq)
+
+    def raise_vina(self, vp, ctx, lower_vtl) -> None:
+        """VINA (rule 9): notify *ctx* that VTL *lower_vtl* has an interrupt pending."""
+        irq = self.rec.new_interrupt(len(self.workload_names) - 1, K_VINA, ctx.vina_vector,
+                                     vp.idx, lower_vtl, vp.idx, ctx.vtl, self.env._now,
+                                     ctx.vina_service, self.vina_code, 0)
+        vp.pend(irq)
+
+    # ------------------------------------------------------------------ guest actions
+    def send_ipi(self, src, vtl, dests, logical, shorthand, vector, services, widx) -> None:
+        """Context (src, vtl) writes the ICR now, or when it next runs (an APIC IPI)."""
+        vp = self.vps[src]
+        vp.act(vp.ctxs[vtl], self._ipi_action,
+               (vp, vtl, dests, logical, shorthand, vector, services, widx))
+
+    def _ipi_action(self, arg) -> None:
+        vp, vtl, dests, logical, shorthand, vector, services, widx = arg
+        rec, now, p = self.rec, self.env._now, self.paths
+        rows = [(d, rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, s, -1, 0))
+                for d, s in zip(dests, services)]
+        if shorthand:
+            msgs = [(p["send.ipi.shorthand"], rows)]
+        elif logical:
+            from .routing import logical_messages
+            msgs = [(p["send.ipi.logical"], m) for m in logical_messages(rows, self.sc.vm.apic_mode)]
+        else:
+            path = p["send.ipi.ipiv"] if self.ipiv else p["send.ipi.physical"]
+            msgs = [(path, [r]) for r in rows]
+        _Send(self, vp, msgs).step()
+
+    def send_pv_ipi(self, src, vtl, dests, target_vtl, vector, services, widx) -> None:
+        """Context (src, vtl) issues HvCallSendSyntheticClusterIpi to *target_vtl* now."""
+        vp = self.vps[src]
+        vp.act(vp.ctxs[vtl], self._pv_ipi_action,
+               (vp, vtl, dests, target_vtl, vector, services, widx))
+
+    def _pv_ipi_action(self, arg) -> None:
+        vp, vtl, dests, target_vtl, vector, services, widx = arg
+        rec, now = self.rec, self.env._now
+        rows = [(d, rec.new_interrupt(widx, K_PVIPI, vector, vp.idx, vtl, d, target_vtl, now, s,
+                                      -1, 0)) for d, s in zip(dests, services)]
+        name = "send.pv-ipi" if target_vtl == vtl else "send.pv-ipi.cross-vtl"
+        _Send(self, vp, [(self.paths[name], rows)]).step()
+
+    def vtl_call(self, vp_idx, vtl, service, widx, intercept: bool = False, event=None) -> None:
+        """Context (vp_idx, vtl) calls (or traps into) the next higher VTL for *service* ns."""
+        vp = self.vps[vp_idx]
+        vp.act(vp.ctxs[vtl], self._call_action, (vp, vtl, service, widx, intercept, event))
+
+    def _call_action(self, arg) -> None:
+        vp, vtl, service, widx, intercept, event = arg
+        now = self.env._now
+        reason = R_INTERCEPT if intercept else R_CALL
+        code = self.switch_paths[reason].code
+        row = self.rec.new_interrupt(widx, K_INTERCEPT if intercept else K_CALL, 0, vp.idx, vtl,
+                                     vp.idx, vtl + 1, now, service, code, 1)
+        self.rec.switched[row] = 1
+        c = vp.ctxs[vtl]
+        c.call_row = row
+        c.call_event = event
+        vp._stop_segment(now)
+        vp.begin_switch(vtl + 1, reason, row)
+
+    # ------------------------------------------------------------------ VTL call plumbing
+    def call_entered(self, c, row: int) -> None:
+        """The VTL call or intercept *row* has entered context *c*: serve it."""
+        rec = self.rec
+        rec.start[row] = self.env._now
+        c.served_row = row
+        service = rec.service[row]
+        if c.prog is not None:
+            req = CallRequest(row, service, rec.src_vtl[row],
+                              "intercept" if rec.kind[row] == K_INTERCEPT else "call")
+            if c.call_waiter is not None:
+                ev, c.call_waiter = c.call_waiter, None
+                c.prog_pending = True
+                ev.succeed(req)
+            else:
+                c.call_queue.append(req)
+        else:
+            c.task_rem = service
+            c.task_done = self.finish_service
+
+    def finish_service(self, c) -> None:
+        """Context *c* has finished serving its call (its handler end for the table)."""
+        if c.served_row >= 0:
+            self.rec.end[c.served_row] = self.env._now
+            c.served_row = -1
+
+    def call_returned(self, c) -> None:
+        """The VTL return into context *c* completes the call it made."""
+        self.rec.resumed[c.call_row] = self.env._now
+        c.call_row = -1
+        if c.call_event is not None:
+            ev, c.call_event = c.call_event, None
+            c.prog_pending = True
+            ev.succeed()
+
+    # ------------------------------------------------------------------ run
+    def _snapshot(self, _):
+        """At the end of warmup: remember residency, compute and counters so far."""
+        now = self.env._now
+        acc, compute = [], []
+        for vp in self.vps:
+            vp._account(vp.acc_state, now)
+            acc.append(list(vp.acc))
+            compute.append([c.compute_ns + (now - vp.seg_start if vp.work == 3 and vp.seg_ctx is c
+                                            else 0) for c in vp.ctxs])
+        self.snap = (acc, compute, list(self.counters))
+
+    def run(self):
+        """Run to the scenario's duration; return the raw recorder and totals."""
+        t0 = time.perf_counter()
+        for vp in self.vps:
+            at(self.env, 0, lambda vp: vp.dispatch(), vp, priority=DONE)
+        for s in self.sources:
+            s.start()
+        end = self.sc.duration
+        self.snap = None
+        if self.sc.warmup > 0:
+            at(self.env, self.sc.warmup, self._snapshot, None, priority=0)
+        self.env.run(until=end)
+        for vp in self.vps:
+            vp.finish(end)
+        self.wall_s = time.perf_counter() - t0
+        return self

@@ -1,0 +1,394 @@
+"""Virtual processors as state machines, one execution context per VTL.
+
+A VP is, at any instant, in exactly one of these states:
+
+- running guest code of its *active* context (a handler, a task, background compute, or
+  waiting zero time for a guest program to say what it does next);
+- paying an overhead *job*: a VTL transition (switch path) or an exit (the VP's share of a
+  send or delivery path); no guest code runs;
+- halted: VTL0 has nothing to do and no higher VTL has a deliverable interrupt.
+
+Preemption does not throw ``simpy.Interrupt``: the VP remembers when the current work
+segment started and how much work was left; preempting it subtracts the elapsed time and
+bumps a generation number so that the stale completion event is ignored when it fires.
+
+Decision rules applied by :meth:`VP.dispatch` (MODEL.md section 2), in order:
+
+1. queued overhead jobs run first (the VP is trapped in the hypervisor);
+2. the highest VTL above the active one with a deliverable interrupt (pending class above
+   its TPR; RFLAGS.IF is irrelevant) is entered at once (rules 6, 7, 10);
+3. in the active context: the handler in service runs to completion; else the highest
+   pending class above the TPR starts a handler (FIFO within a class); else a return the
+   guest program asked for; else the guest program's zero-time wait; else its task (a
+   ``ctx.run`` or a VTL call's service); else background compute;
+4. with nothing to run, a higher VTL returns to the next lower enabled VTL (TLFS
+   HvCallVtlReturn) and VTL0 halts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .clock import DONE, Call, at
+from ..record import (R_CALL, R_INTERCEPT, R_INTERRUPT, R_RETURN, S_COMPUTE, S_EXIT,
+                      S_HALTED, S_HANDLER, S_TASK, S_TRANSITION, S_WAIT)
+from heapq import heappush
+
+W_NONE, W_HANDLER, W_TASK, W_COMPUTE, W_WAIT = 0, 1, 2, 3, 4
+_W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
+
+
+class Context:
+    """The (vp, vtl) execution context: a local APIC, its work, and guest-program hooks."""
+
+    __slots__ = ("vp", "vtl", "irr", "irr_mask", "tpr", "handler", "h_rem", "task_rem",
+                 "task_done", "compute", "compute_ns", "deferred", "prog", "prog_pending",
+                 "ret_req", "ret_event", "call_row", "call_waiter", "call_queue",
+                 "entered_irq", "vina_vector", "vina_auto", "vina_service", "vina_asserted", "call_event",
+                 "served_row")
+
+    def __init__(self, vp, vtl: int, tpr: int = 0):
+        self.vp = vp
+        self.vtl = vtl
+        self.irr = [deque() for _ in range(16)]  # pending interrupt ids per priority class
+        self.irr_mask = 0        # bit c set when class c has a pending interrupt
+        self.tpr = tpr           # task-priority class: classes <= tpr stay pending
+        self.handler = -1        # interrupt id in service (runs to completion)
+        self.h_rem = 0           # ns of handler work left
+        self.task_rem = -1       # ns of task work left, -1 when there is no task
+        self.task_done = None    # fn(ctx) called when the task completes
+        self.compute = False     # endless background work of this VTL
+        self.compute_ns = 0      # ns of background work completed
+        self.deferred = deque()  # guest actions (sends, calls) waiting for this context to run
+        self.prog = None         # the guest program's api object, if any
+        self.prog_pending = False  # the program resumes at this instant: wait for it
+        self.ret_req = False     # the program asked for a VTL return
+        self.ret_event = None
+        self.call_row = -1       # this context's outstanding VTL call/intercept (its row)
+        self.call_waiter = None  # program event waiting in next_call()
+        self.call_queue = deque()
+        self.served_row = -1     # the call/intercept this (higher) context is serving
+        self.call_event = None   # program event resolved when this context's call returns
+        self.entered_irq = False  # entered for an interrupt: next handler start 'switched'
+        self.vina_vector = 0
+        self.vina_auto = True
+        self.vina_service = 0
+        self.vina_asserted = False
+
+    def deliverable(self) -> bool:
+        """A pending interrupt of a class above the TPR (the in-service handler masks all)."""
+        m = self.irr_mask
+        return m != 0 and self.handler < 0 and m.bit_length() - 1 > self.tpr
+
+
+class VP:
+    """One virtual processor: its contexts, the active VTL, and the dispatcher."""
+
+    __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
+                 "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
+                 "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq",
+                 "debug")
+
+    def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
+        self.sim = sim
+        self.env = sim.env
+        self.idx = idx
+        self.nvtl = nvtl
+        self.ctxs = [Context(self, v, tprs[v]) for v in range(nvtl)]
+        self.active = 0          # rule 3: a VP starts in VTL0
+        self.next_vtl = 0        # the VTL the VP is in, or switching to
+        self.halted = True       # nothing runs until dispatch finds work
+        self.in_oh = False       # an overhead job (transition or exit) is in progress
+        self.oh_q = deque()      # queued jobs: (ns, state, fn, arg)
+        self.work = W_NONE       # what the current guest segment is
+        self.seg_ctx = None
+        self.seg_start = 0
+        self.gen = 0
+        self.dispatching = False
+        self.again = False
+        # residency accumulators: [vtl0 .. vtlN-1, transition, exit, idle] in ns
+        self.acc = [0] * (nvtl + 3)
+        self.acc_state = nvtl + 2
+        self.acc_since = 0
+        self.tl = timeline
+        self.tl_state = S_HALTED
+        self.tl_since = 0
+        self.tl_irq = -1
+        self.debug = debug
+
+    # ------------------------------------------------------------ accounting
+    def _account(self, state: int, now: int) -> None:
+        self.acc[self.acc_state] += now - self.acc_since
+        self.acc_state = state
+        self.acc_since = now
+
+    def _timeline(self, state: int, now: int, irq: int = -1) -> None:
+        if self.tl_since < now:
+            self.sim.rec.segment(self.idx, self.tl_state, self.active, self.tl_since, now,
+                                 self.tl_irq)
+        self.tl_state = state
+        self.tl_since = now
+        self.tl_irq = irq
+
+    def finish(self, now: int) -> None:
+        """Close the books at the end of the run (ns)."""
+        self._stop_segment(now)
+        self._account(self.acc_state, now)
+        if self.tl:
+            self._timeline(self.tl_state, now)
+
+    # ------------------------------------------------------------ jobs
+    def push_job(self, ns: int, state: int, fn, arg) -> None:
+        """Queue *ns* of overhead on this VP (exit or transition); then ``fn(arg)``."""
+        self.oh_q.append((ns, state, fn, arg))
+        self.dispatch()
+
+    def _start_job(self, ns, state, fn, arg, now):
+        self.in_oh = True
+        self.halted = False
+        self._account(self.nvtl + (0 if state == S_TRANSITION else 1), now)
+        if self.tl:
+            self._timeline(state, now)
+        c = Call(self._job_end, (fn, arg))
+        heappush(self.env._queue, (now + ns, DONE, next(self.env._eid), c))
+
+    def _job_end(self, job):
+        self.in_oh = False
+        fn, arg = job
+        fn(arg)
+        self.dispatch()
+
+    # ------------------------------------------------------------ segments
+    def _stop_segment(self, now: int) -> None:
+        w = self.work
+        if w == W_NONE:
+            return
+        c = self.seg_ctx
+        el = now - self.seg_start
+        if w == W_HANDLER:
+            c.h_rem -= el
+        elif w == W_TASK:
+            c.task_rem -= el
+        elif w == W_COMPUTE:
+            c.compute_ns += el
+        if self.debug:
+            assert c.h_rem >= 0 and (c.task_rem >= 0 or c.task_rem == -1), "negative remaining work"
+        self.work = W_NONE
+        self.gen += 1
+
+    def _start_segment(self, c: Context, w: int, rem: int, now: int) -> None:
+        if self.debug:
+            assert not self.in_oh and c.vtl == self.active == self.next_vtl
+            assert rem >= 0
+        if self.acc_state != c.vtl:
+            self._account(c.vtl, now)
+        self.halted = False
+        self.work = w
+        self.seg_ctx = c
+        self.seg_start = now
+        self.gen += 1
+        if self.tl:
+            self._timeline(_W_STATE[w], now, c.handler if w == W_HANDLER else -1)
+        if w == W_HANDLER or w == W_TASK:
+            call = Call(self._seg_end, self.gen)
+            heappush(self.env._queue, (now + rem, DONE, next(self.env._eid), call))
+
+    def _seg_end(self, gen: int) -> None:
+        if gen != self.gen:
+            return  # preempted: this completion is stale
+        now = self.env._now
+        c = self.seg_ctx
+        w = self.work
+        self.work = W_NONE
+        self.gen += 1
+        if w == W_HANDLER:
+            c.h_rem = 0
+            irq = c.handler
+            c.handler = -1
+            self.sim.rec.end[irq] = now
+        else:
+            c.task_rem = -1
+            done, c.task_done = c.task_done, None
+            if done is not None:
+                done(c)
+        self.dispatch()
+
+    # ------------------------------------------------------------ dispatch
+    def dispatch(self) -> None:
+        """Re-evaluate what this VP does now (see the module docstring for the rules)."""
+        if self.dispatching:
+            self.again = True
+            return
+        self.dispatching = True
+        try:
+            while True:
+                self.again = False
+                self._dispatch_once()
+                if not self.again:
+                    break
+        finally:
+            self.dispatching = False
+
+    def _dispatch_once(self) -> None:
+        if self.in_oh:
+            return
+        now = self.env._now
+        if self.oh_q:
+            self._stop_segment(now)
+            ns, state, fn, arg = self.oh_q.popleft()
+            self._start_job(ns, state, fn, arg, now)
+            return
+        act = self.active
+        ctxs = self.ctxs
+        for v in range(self.nvtl - 1, act, -1):
+            if ctxs[v].deliverable():
+                self._stop_segment(now)
+                self.begin_switch(v, R_INTERRUPT, -1)
+                return
+        c = ctxs[act]
+        if c.handler >= 0:
+            if self.work != W_HANDLER or self.seg_ctx is not c:
+                self._stop_segment(now)
+                self._start_segment(c, W_HANDLER, c.h_rem, now)
+            return
+        if c.deferred:
+            self._stop_segment(now)
+            # A guest action (IPI send, VTL call) issued while this context could not run.
+            fn, arg = c.deferred.popleft()
+            fn(arg)
+            self.again = True
+            return
+        m = c.irr_mask
+        if m and m.bit_length() - 1 > c.tpr:
+            self._stop_segment(now)
+            cls = m.bit_length() - 1
+            q = c.irr[cls]
+            irq = q.popleft()
+            if not q:
+                c.irr_mask = m & ~(1 << cls)
+            rec = self.sim.rec
+            rec.start[irq] = now
+            if c.entered_irq:
+                rec.switched[irq] = 1
+                c.entered_irq = False
+            c.handler = irq
+            c.h_rem = rec.service[irq]
+            self._start_segment(c, W_HANDLER, c.h_rem, now)
+            return
+        if c.ret_req and act > 0:
+            self._stop_segment(now)
+            self.begin_switch(act - 1, R_RETURN, -1)
+            return
+        if c.prog_pending:
+            if self.work != W_WAIT or self.seg_ctx is not c:
+                self._stop_segment(now)
+                self._start_segment(c, W_WAIT, 0, now)
+            return
+        if c.task_rem >= 0:
+            if self.work != W_TASK or self.seg_ctx is not c:
+                self._stop_segment(now)
+                self._start_segment(c, W_TASK, c.task_rem, now)
+            return
+        if c.compute:
+            if self.work != W_COMPUTE or self.seg_ctx is not c:
+                self._stop_segment(now)
+                self._start_segment(c, W_COMPUTE, 0, now)
+            return
+        self._stop_segment(now)
+        if act > 0:
+            self.begin_switch(act - 1, R_RETURN, -1)
+            return
+        if not self.halted:
+            self.halted = True
+            self._account(self.nvtl + 2, now)
+            if self.tl:
+                self._timeline(S_HALTED, now)
+
+    # ------------------------------------------------------------ VTL switches
+    def begin_switch(self, to: int, reason: int, row: int) -> None:
+        """Start a VTL transition from the active VTL to *to* (switch path of the design).
+
+        *row* is the interrupt-table row of the VTL call or intercept that causes it (-1
+        otherwise). The caller must have stopped the current segment.
+        """
+        frm = self.active
+        if self.debug:
+            # Rule 5: only a return goes down; nothing preempts a higher VTL from below.
+            assert (to < frm) if reason == R_RETURN else (to > frm), (frm, to, reason)
+        sim = self.sim
+        now = self.env._now
+        self.next_vtl = to
+        self.halted = False
+        if reason == R_RETURN:
+            leaving = self.ctxs[frm]
+            if leaving.served_row >= 0:
+                sim.finish_service(leaving)
+            leaving.ret_req = False
+        path = sim.switch_paths[reason]
+        sim.count(path)
+        sw = sim.rec.new_switch(self.idx, frm, to, reason, now)
+        segs = path.fixed if path.fixed is not None else path.segments()
+        ns = 0
+        for _vp, d in segs:
+            ns += d
+        arg = (sw, to, reason, row)
+        if ns == 0:
+            self._end_switch(arg)
+            self.again = True
+            return
+        self._start_job(ns, S_TRANSITION, self._end_switch, arg, now)
+
+    def _end_switch(self, arg) -> None:
+        sw, to, reason, row = arg
+        sim = self.sim
+        now = self.env._now
+        sim.rec.sw_end[sw] = now
+        self.active = to
+        c = self.ctxs[to]
+        if c.vina_vector and c.vina_auto:
+            c.vina_asserted = False  # AutoReset: cleared on entry
+        if reason == R_INTERRUPT:
+            c.entered_irq = True
+        elif reason == R_RETURN:
+            c.entered_irq = False
+            if c.call_row >= 0:
+                sim.call_returned(c)
+            if c.ret_event is not None:
+                ev, c.ret_event = c.ret_event, None
+                c.prog_pending = c.prog is not None
+                ev.succeed()
+        elif reason == R_CALL or reason == R_INTERCEPT:
+            sim.call_entered(c, row)
+
+    # ------------------------------------------------------------ interrupts
+    def pend(self, irq: int) -> None:
+        """Make interrupt *irq* pending in its context's IRR and re-dispatch."""
+        sim = self.sim
+        rec = sim.rec
+        c = self.ctxs[rec.vtl[irq]]
+        cls = rec.vector[irq] >> 4
+        c.irr[cls].append(irq)
+        c.irr_mask |= 1 << cls
+        if c.vtl < self.next_vtl:
+            h = self.ctxs[self.next_vtl]
+            if h.vina_vector and not h.vina_asserted:
+                h.vina_asserted = True
+                sim.raise_vina(self, h, c.vtl)
+        self.dispatch()
+
+    def act(self, c: Context, fn, arg) -> None:
+        """Perform guest action ``fn(arg)`` of context *c* now, or when *c* next runs.
+
+        The context can act when it is the active one and the VP is not trapped in an
+        overhead job. A halted VP acts at once: an arrival on it stands for guest code that
+        became runnable (the model charges no wake-up for that; see docs/limits.md).
+        """
+        if not self.in_oh and self.active == c.vtl and self.next_vtl == c.vtl and not c.deferred:
+            fn(arg)
+            self.dispatch()
+        else:
+            self.sim.deferred_actions += 1
+            c.deferred.append((fn, arg))
+
+
+__all__ = ["VP", "Context", "at"]

@@ -1,0 +1,251 @@
+"""Results of a run: tables, counters, residency, the summary, and saving/loading.
+
+Tables (pandas DataFrames, times in ns of simulated time):
+
+- ``interrupts``: one row per interrupt, VTL call and intercept (ARCHITECTURE.md columns,
+  plus ``resumed_ns``: when the calling VTL resumed after the return, for calls and
+  intercepts, and ``service_ns``: the handler's or service's CPU time);
+- ``switches``: one row per VTL transition;
+- ``residency``: per VP, ns spent in each VTL, in transitions, in other exits, halted;
+- ``timeline``: per-VP state segments, only when ``record.timeline`` is on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
+
+
+@dataclass
+class Result:
+    """One run's output. See the module docstring for the tables; all times in ns."""
+
+    scenario: dict
+    interrupts: pd.DataFrame
+    switches: pd.DataFrame
+    residency: pd.DataFrame
+    counters: dict
+    timeline: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """Scenario name."""
+        return self.scenario.get("name", "scenario")
+
+    @property
+    def design(self) -> str:
+        """Design name (as the scenario gave it)."""
+        return self.meta.get("design_name", self.scenario.get("design", "?"))
+
+    @property
+    def measured_ns(self) -> int:
+        """Length of the measured window (duration minus warmup), ns."""
+        return int(self.scenario["duration"]) - int(self.scenario.get("warmup", 0))
+
+    def measured(self) -> pd.DataFrame:
+        """Interrupt rows raised after the warmup."""
+        w = int(self.scenario.get("warmup", 0))
+        df = self.interrupts
+        return df[df["raised_ns"] >= w] if w else df
+
+    def summary(self) -> pd.DataFrame:
+        """Long table ``metric, kind, vtl, value, unit``: latencies, residency, counters.
+
+        Latency percentiles are over interrupts raised after the warmup and handled by the
+        end; ``pending`` counts those still waiting. Residency and counters cover the
+        measured window (after the warmup).
+        """
+        rows = []
+        df = self.measured()
+        for (kind, vtl), g in df.groupby(["kind", "vtl"], observed=True, sort=True):
+            _latency_rows(rows, str(kind), int(vtl), g)
+        woke = df[df["woke"]]
+        for (kind, vtl), g in woke.groupby(["kind", "vtl"], observed=True, sort=True):
+            d = g["delivery_ns"].dropna().to_numpy(dtype=float)
+            if len(d):
+                rows.append(("wakeup_p50", str(kind), int(vtl), float(np.percentile(d, 50)), "ns"))
+                rows.append(("wakeup_p99", str(kind), int(vtl), float(np.percentile(d, 99)), "ns"))
+        sw = self.switches
+        w = int(self.scenario.get("warmup", 0))
+        sw = sw[sw["start_ns"] >= w] if w else sw
+        dur = (sw["end_ns"] - sw["start_ns"]).astype("Float64")
+        for reason, d in dur.groupby(sw["reason"], observed=True):
+            d = d.dropna().to_numpy(dtype=float)
+            if len(d):
+                rows.append(("switch_count", str(reason), -1, float(len(d)), "count"))
+                rows.append(("switch_mean", str(reason), -1, float(d.mean()), "ns"))
+                rows.append(("switch_p99", str(reason), -1, float(np.percentile(d, 99)), "ns"))
+        res = self.residency
+        total = float(res["total_ns"].sum()) or 1.0
+        nvtl = int(self.scenario["vm"]["vtls"])
+        for v in range(nvtl):
+            rows.append(("residency", f"vtl{v}", v, float(res[f"vtl{v}_ns"].sum()) / total, "share"))
+        for col in ("transition", "exit", "idle"):
+            rows.append(("residency", col, -1, float(res[f"{col}_ns"].sum()) / total, "share"))
+        for v in range(nvtl):
+            if f"compute{v}_ns" in res:
+                rows.append(("compute_share", f"vtl{v}", v,
+                             float(res[f"compute{v}_ns"].sum()) / total, "share"))
+        if "vtl0_tax" in self.meta:
+            rows.append(("vtl0_tax", "", 0, float(self.meta["vtl0_tax"]), "share"))
+        secs = self.measured_ns / 1e9
+        for k, v in self.counters.items():
+            rows.append((k, "", -1, float(v), "count"))
+            rows.append((f"{k}_per_s", "", -1, float(v) / secs, "1/s"))
+        out = pd.DataFrame(rows, columns=["metric", "kind", "vtl", "value", "unit"])
+        return out
+
+    def latency(self, kind: str | None = None, vtl: int | None = None,
+                which: str = "delivery") -> pd.Series:
+        """Delivered latencies (``delivery`` or ``response``), ns, after the warmup."""
+        df = self.measured()
+        if kind is not None:
+            df = df[df["kind"] == kind]
+        if vtl is not None:
+            df = df[df["vtl"] == vtl]
+        return df[f"{which}_ns"].dropna().astype("int64")
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> Path:
+        """Write the result to directory *path*, atomically: complete or absent.
+
+        Files: ``interrupts.parquet``, ``switches.parquet``, ``residency.parquet``,
+        ``timeline.parquet`` (when recorded), ``summary.csv``, ``manifest.json``.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self.interrupts.to_parquet(tmp / "interrupts.parquet", index=False)
+            self.switches.to_parquet(tmp / "switches.parquet", index=False)
+            self.residency.to_parquet(tmp / "residency.parquet", index=False)
+            if self.timeline is not None:
+                self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
+            self.summary().to_csv(tmp / "summary.csv", index=False)
+            manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            replace_dir(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Put directory *tmp* in place of *path* so that *path* is never half-written."""
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+        os.rmdir(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _latency_rows(rows, kind, vtl, g):
+    rows.append(("count", kind, vtl, float(len(g)), "count"))
+    d = g["delivery_ns"].dropna().to_numpy(dtype=float)
+    r = g["response_ns"].dropna().to_numpy(dtype=float)
+    rows.append(("pending", kind, vtl, float(len(g) - len(d)), "count"))
+    if len(d):
+        rows.append(("delivery_mean", kind, vtl, float(d.mean()), "ns"))
+        for name, q in PERCENTILES:
+            rows.append((f"delivery_{name}", kind, vtl, float(np.percentile(d, q)), "ns"))
+        rows.append(("delivery_max", kind, vtl, float(d.max()), "ns"))
+    if len(r):
+        rows.append(("response_mean", kind, vtl, float(r.mean()), "ns"))
+        for name, q in PERCENTILES:
+            rows.append((f"response_{name}", kind, vtl, float(np.percentile(r, q)), "ns"))
+        rows.append(("response_max", kind, vtl, float(r.max()), "ns"))
+    if kind in ("vtl-call", "intercept"):
+        rt = (g["resumed_ns"] - g["raised_ns"]).dropna().to_numpy(dtype=float)
+        if len(rt):
+            rows.append(("roundtrip_mean", kind, vtl, float(rt.mean()), "ns"))
+            rows.append(("roundtrip_p50", kind, vtl, float(np.percentile(rt, 50)), "ns"))
+            rows.append(("roundtrip_p99", kind, vtl, float(np.percentile(rt, 99)), "ns"))
+
+
+def load_result(path) -> Result:
+    """Load a result written by :meth:`Result.save`."""
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.is_file():
+        from .errors import InputError
+        raise InputError(f"{path}: not a vsmsim result (no manifest.json)")
+    manifest = json.loads(mf.read_text())
+    scenario = manifest.pop("scenario")
+    counters = manifest.pop("counters")
+    tl = path / "timeline.parquet"
+    return Result(
+        scenario=scenario,
+        interrupts=pd.read_parquet(path / "interrupts.parquet"),
+        switches=pd.read_parquet(path / "switches.parquet"),
+        residency=pd.read_parquet(path / "residency.parquet"),
+        counters=counters,
+        timeline=pd.read_parquet(tl) if tl.is_file() else None,
+        meta=manifest,
+    )
+
+
+def build_result(sim) -> Result:
+    """Turn a finished :class:`~vsmsim.engine.sim.Simulation` into a :class:`Result`."""
+    from .designs import COUNTERS
+
+    sc = sim.sc
+    rec = sim.rec
+    nvtl = sim.nvtl
+    snap = sim.snap
+    rows = []
+    for i, vp in enumerate(sim.vps):
+        acc = list(vp.acc)
+        comp = [c.compute_ns for c in vp.ctxs]
+        if snap is not None:
+            acc = [a - b for a, b in zip(acc, snap[0][i])]
+            comp = [a - b for a, b in zip(comp, snap[1][i])]
+        row = {"vp": i}
+        for v in range(nvtl):
+            row[f"vtl{v}_ns"] = acc[v]
+        row["transition_ns"] = acc[nvtl]
+        row["exit_ns"] = acc[nvtl + 1]
+        row["idle_ns"] = acc[nvtl + 2]
+        for v in range(nvtl):
+            row[f"compute{v}_ns"] = comp[v]
+        row["total_ns"] = sum(acc)
+        rows.append(row)
+    residency = pd.DataFrame(rows)
+    counts = list(sim.counters)
+    if snap is not None:
+        counts = [a - b for a, b in zip(counts, snap[2])]
+    counters = {name: int(v) for name, v in zip(COUNTERS, counts)}
+    interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
+    switches = rec.switches_frame()
+    counters["interrupts"] = int(len(interrupts))
+    counters["switches"] = int(len(switches))
+    counters["deferred_actions"] = int(sim.deferred_actions)
+    meta = {
+        "vsmsim_version": __version__,
+        "seed": sc.seed,
+        "wall_s": sim.wall_s,
+        "design_name": sim.design.name,
+        "design": sim.design.to_dict(),
+        "costs": sim.profile.to_dict(),
+        "posted_usable": bool(sim.posted),
+        "ipiv_usable": bool(sim.ipiv),
+        "vina_clears": [list(x) for x in rec.clears],
+    }
+    return Result(scenario=sc.resolved(), interrupts=interrupts, switches=switches,
+                  residency=residency, counters=counters,
+                  timeline=rec.timeline_frame() if rec.timeline else None, meta=meta)
