@@ -141,7 +141,8 @@ def _figures(insn_ns: float) -> dict[str, Figure]:
         "vcpu_irq_halt": fig("vcpu_irq_halt", 9000, 9500, 9900),
         "vcpu_irq_spin": fig("vcpu_irq_spin", 6000, 6100, 6200),
         "wakeup_threads": fig("wakeup_threads", 5000, 6000, 7000),
-        "wakeup_processes": fig("wakeup_processes", 3000, 3100, 3200),
+        "wakeup_same_cpu": fig("wakeup_same_cpu", 1000, 1100, 1200),
+        "wakeup_cross_cpu": fig("wakeup_cross_cpu", 3000, 3100, 3200),
     }
 
 
@@ -157,7 +158,8 @@ def test_native_figures_map_to_costs():
     assert prof.mean("exit") == 950
     assert prof.mean("ioctl") == 620
     assert prof.mean("uexit") == (4100 - 420) - 950          # round trip - ioctl - exit
-    assert prof.mean("wakeup") == 3100 - 420                # processes, minus one ioctl
+    assert prof.mean("wakeup") == 3100 - 420                # cross-CPU, minus one ioctl
+    assert "one CPU" in prof.notes["wakeup"]
     assert prof.mean("kick") == 6100 - 4100                 # running vCPU - round trip
     assert "median" in prof.notes["uexit"] and "n=3" in prof.notes["uexit"]
     assert {r["figure"] for r in rows} >= {"uexit_extra", "kick", "vcpu_wakeup"}

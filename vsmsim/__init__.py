@@ -10,14 +10,15 @@ The public interface (see docs/ and ARCHITECTURE.md)::
 
 __version__ = "0.1.0"
 
-from .api import simulate, vsm_off  # noqa: E402
-from .check import check  # noqa: E402
-from .config import Scenario, ScenarioError, load_scenario  # noqa: E402
-from .costs import CostProfile, load_profile  # noqa: E402
-from .designs import Design, load_design, list_designs  # noqa: E402
-from .errors import InputError  # noqa: E402
-from .results import Result, load_result  # noqa: E402
+from .api import simulate, vsm_off
+from .check import check
+from .config import Scenario, ScenarioError, load_scenario
+from .costs import CostProfile, load_profile
+from .designs import Design, list_designs, load_design
+from .errors import InputError
+from .results import Result, load_result
+from .runner import Comparison, compare
 
-__all__ = ["simulate", "vsm_off", "check", "Scenario", "ScenarioError", "load_scenario",
+__all__ = ["compare", "Comparison", "simulate", "vsm_off", "check", "Scenario", "ScenarioError", "load_scenario",
            "CostProfile", "load_profile", "Design", "load_design", "list_designs",
            "InputError", "Result", "load_result", "__version__"]

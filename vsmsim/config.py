@@ -15,8 +15,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Optional, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      ValidationError, field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._toml import toml as tomllib
 from .dists import Dist, parse_dist
@@ -453,8 +461,8 @@ def scenario_from_dict(data: dict, source: str = "") -> Scenario:
     except ValidationError as e:
         raise ScenarioError(format_validation_error(e, source)) from None
     # Design and cost profile names are checked here, before anything runs.
-    from .designs import load_design
     from .costs import load_profile
+    from .designs import load_design
     try:
         load_profile(sc.costs.profile).with_overrides(sc.costs.override)
         load_design(sc.design)

@@ -19,11 +19,11 @@ path to a file, and may override single costs.
 
 from __future__ import annotations
 
-from ._toml import toml as tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ._toml import toml as tomllib
 from .dists import Dist, fixed, parse_dist
 from .errors import InputError
 from .units import UnitError

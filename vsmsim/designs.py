@@ -35,8 +35,8 @@ from importlib import resources
 from pathlib import Path
 
 from ._toml import toml as tomllib
-from .errors import InputError
 from .costs import COST_NAMES
+from .errors import InputError
 
 #: Every path of a design, with the VP that "sender"/"receiver"/"vp" steps charge.
 PATHS = {

@@ -94,9 +94,9 @@ def calibrate_data(repeat: int = 5, quick: bool = False) -> tuple[dict, list[dic
         figures["guest_insn"] = ops.pop("empty")
         for fig in ops.values():
             figures[fig.key] = fig
-        figures["vcpu_irq_halt"] = measure.measure_vcpu_irq(kvm, "halt", repeat, plan)
-        figures["vcpu_irq_spin"] = measure.measure_vcpu_irq(kvm, "spin", repeat, plan)
-    pair = measure.cpu_pair()
+        pair = measure.cpu_pair()
+        for idle in ("halt", "spin"):
+            figures[f"vcpu_irq_{idle}"] = measure.measure_vcpu_irq(kvm, idle, repeat, plan, pair)
     figures["wakeup_threads"] = measure.measure_thread_pingpong(repeat, plan, pair)
     placements = {"wakeup_same_cpu": (pair[0], pair[0]) if pair else None}
     if pair:

@@ -223,6 +223,31 @@ def measure_tsc_mhz(vm: Vm, repeat: int, plan: Plan) -> Figure:
                   per_run=f"each: one {plan.tsc_interval_s * 1e3:g} ms interval")
 
 
+# --- CPU placement -----------------------------------------------------------------------
+
+def cpu_pair() -> tuple[int, int] | None:
+    """Two CPUs this process may run on (the lowest two), or None if it has only one."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+@contextmanager
+def _pinned(cpu: int | None):
+    """Pin the calling thread to *cpu* (None: leave it) and restore its affinity after."""
+    if cpu is None:
+        yield
+        return
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 # --- guest-timed loops -------------------------------------------------------------------
 
 def _run_loop(vm: Vm, vcpu, count: int) -> int:
@@ -284,8 +309,9 @@ def measure_guest_ops(vm: Vm, tsc_mhz: float, repeat: int, plan: Plan) -> dict[s
 class _IrqResponder:
     """Runs a vCPU on its own thread and timestamps each guest report of an interrupt."""
 
-    def __init__(self, vm: Vm, idle: bytes):
+    def __init__(self, vm: Vm, idle: bytes, cpu: int | None = None):
         self.vm = vm
+        self.cpu = cpu
         self.vcpu = vm.vcpus[0]
         vm.write(guest.CODE, guest.IRQ_SETUP + idle)
         vm.write(guest.HANDLER, guest.IRQ_HANDLER)
@@ -305,6 +331,8 @@ class _IrqResponder:
         ioctl, clock = fcntl.ioctl, time.perf_counter_ns
         fd, vcpu = self.vcpu.fd, self.vcpu
         try:
+            if self.cpu is not None:
+                os.sched_setaffinity(0, {self.cpu})  # this thread only
             while True:
                 ioctl(fd, KVM_RUN, 0)
                 t = clock()
@@ -363,13 +391,18 @@ def _signal_thread(thread: threading.Thread) -> None:
         signal.signal(signal.SIGUSR1, old)
 
 
-def measure_vcpu_irq(kvm: Kvm, idle: str, repeat: int, plan: Plan) -> Figure:
+def measure_vcpu_irq(kvm: Kvm, idle: str, repeat: int, plan: Plan,
+                     cpus: tuple[int, int] | None = None) -> Figure:
     """ns from KVM_IRQ_LINE (PIC IRQ4, edge) on this thread to KVM_RUN returning on the
-    vCPU thread, with the vCPU halted (``idle="halt"``) or spinning (``idle="spin"``)."""
+    vCPU thread, with the vCPU halted (``idle="halt"``) or spinning (``idle="spin"``).
+
+    With *cpus*, this thread runs on ``cpus[0]`` and the vCPU thread on ``cpus[1]``, so a
+    halted vCPU is woken across CPUs, as a VMM's I/O thread would wake it.
+    """
     code = guest.HALT_IDLE if idle == "halt" else guest.SPIN_IDLE
-    with Vm(kvm, irqchip=True) as vm:
+    with Vm(kvm, irqchip=True) as vm, _pinned(cpus[0] if cpus else None):
         vm.create_vcpu()
-        responder = _IrqResponder(vm, code)
+        responder = _IrqResponder(vm, code, cpus[1] if cpus else None)
         try:
             time.sleep(plan.irq_gap_s)
             responder.interrupt()  # warm up
@@ -384,9 +417,10 @@ def measure_vcpu_irq(kvm: Kvm, idle: str, repeat: int, plan: Plan) -> Figure:
             responder.stop()
     state = "halted in HLT (blocked in the kernel)" if idle == "halt" else \
         "running (guest spin loop with interrupts enabled)"
+    where = f"; this thread on CPU {cpus[0]}, the vCPU thread on CPU {cpus[1]}" if cpus else ""
     return Figure(f"vcpu_irq_{idle}", vals,
                   f"KVM_IRQ_LINE from another thread to the vCPU thread's KVM_RUN return "
-                  f"(guest handler OUT); vCPU {state}",
+                  f"(guest handler OUT); vCPU {state}{where}",
                   per_run=f"each: median of {plan.irq_samples} interrupts")
 
 
@@ -396,29 +430,6 @@ def measure_vcpu_irq(kvm: Kvm, idle: str, repeat: int, plan: Plan) -> Figure:
 # hosts (the idle CPU has to be woken by an IPI that goes through the outer hypervisor),
 # so the peers are pinned: two different CPUs, or both on one CPU.
 
-def cpu_pair() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (the lowest two), or None if it has only one."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
-
-
-@contextmanager
-def _pinned(cpu: int | None):
-    """Pin the calling thread to *cpu* (None: leave it) and restore its affinity after."""
-    if cpu is None:
-        yield
-        return
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, saved)
-
-
 def _pingpong(write_fd: int, read_fd: int, n: int) -> float:
     """Median round trip (ns) of *n* one-byte ping-pongs, each timed on its own."""
     clock, write, read = time.perf_counter_ns, os.write, os.read
@@ -426,7 +437,8 @@ def _pingpong(write_fd: int, read_fd: int, n: int) -> float:
     for _ in range(n):
         t0 = clock()
         write(write_fd, b"x")
-        read(read_fd, 1)
+        if not read(read_fd, 1):
+            raise OSError("the ping-pong peer closed its pipe")
         samples.append(clock() - t0)
     return statistics.median(samples)
 

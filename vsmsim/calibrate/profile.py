@@ -106,14 +106,14 @@ def build(figures: dict[str, Figure], facts: dict, settings: dict) -> tuple[dict
             exit_ns = default.mean("exit")
             uexit = Figure("uexit_extra", [v - exit_ns for v in net.values],
                            "extra for a userspace exit: round trip minus the default exit",
-                           per_run=net.per_run)
+                           per_run=f"{net.per_run}, minus the default exit")
             basis = f"minus the default exit ({_short(exit_ns)}, not measured here)"
         if uexit.median > 0:
             extra.append(uexit)
             measured("uexit", uexit,
                      "KVM_RUN round trip to userspace (guest OUT, KVM_EXIT_IO) as timed from "
-                     f"Python, minus a trivial ioctl (Python call + syscall), {basis}; "
-                     f"round trip {net.spread()}; uexit")
+                     f"Python, minus a trivial ioctl (Python call + syscall), {basis}",
+                     after=f"; the round trip net of the trivial ioctl: {net.spread()}")
 
     wake = (figures.get("wakeup_cross_cpu") or figures.get("wakeup_threads")
             or figures.get("wakeup_same_cpu"))

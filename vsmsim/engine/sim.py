@@ -14,8 +14,19 @@ import simpy
 
 from ..costs import load_profile
 from ..designs import COUNTERS, load_design
-from ..record import (K_CALL, K_EXTERNAL, K_INTERCEPT, K_IPI, K_PVIPI, K_TIMER, K_VINA,
-                      R_CALL, R_INTERCEPT, Recorder, S_EXIT)
+from ..record import (
+    K_CALL,
+    K_EXTERNAL,
+    K_INTERCEPT,
+    K_IPI,
+    K_PVIPI,
+    K_TIMER,
+    K_VINA,
+    R_CALL,
+    R_INTERCEPT,
+    S_EXIT,
+    Recorder,
+)
 from .clock import DONE, at
 from .paths import compile_design
 from .vp import VP

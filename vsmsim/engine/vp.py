@@ -28,11 +28,21 @@ Decision rules applied by :meth:`VP.dispatch` (MODEL.md section 2), in order:
 from __future__ import annotations
 
 from collections import deque
-
-from .clock import DONE, Call, at
-from ..record import (R_CALL, R_INTERCEPT, R_INTERRUPT, R_RETURN, S_COMPUTE, S_EXIT,
-                      S_HALTED, S_HANDLER, S_TASK, S_TRANSITION, S_WAIT)
 from heapq import heappush
+
+from ..record import (
+    R_CALL,
+    R_INTERCEPT,
+    R_INTERRUPT,
+    R_RETURN,
+    S_COMPUTE,
+    S_HALTED,
+    S_HANDLER,
+    S_TASK,
+    S_TRANSITION,
+    S_WAIT,
+)
+from .clock import DONE, Call, at
 
 W_NONE, W_HANDLER, W_TASK, W_COMPUTE, W_WAIT = 0, 1, 2, 3, 4
 _W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
