@@ -34,6 +34,7 @@ class Recorder:
         self.vp = array("i")
         self.vtl = array("b")
         self.raised = array("q")
+        self.arrival = array("q")
         self.start = array("q")
         self.end = array("q")
         self.resumed = array("q")
@@ -58,8 +59,12 @@ class Recorder:
         self.tl_irq = array("q")
 
     def new_interrupt(self, workload, kind, vector, src_vp, src_vtl, vp, vtl, raised, service,
-                      path, woke) -> int:
-        """Append an interrupt row (start/end unknown yet) and return its id."""
+                      path, woke, arrival=-1) -> int:
+        """Append an interrupt row (start/end unknown yet) and return its id.
+
+        *arrival* is when the workload produced it, if earlier than *raised* (a send or call
+        deferred until the sending context could run); -1 means the same as *raised*.
+        """
         i = len(self.raised)
         self.workload.append(workload)
         self.kind.append(kind)
@@ -69,6 +74,7 @@ class Recorder:
         self.vp.append(vp)
         self.vtl.append(vtl)
         self.raised.append(raised)
+        self.arrival.append(raised if arrival < 0 else arrival)
         self.start.append(-1)
         self.end.append(-1)
         self.resumed.append(-1)
@@ -117,9 +123,6 @@ class Recorder:
         end = col(self.end, np.int64)
         resumed = col(self.resumed, np.int64)
 
-        def nullable(a):
-            return pd.array(np.where(a >= 0, a, 0), dtype="Int64").where(a >= 0)  # type: ignore
-
         def maybe(a):
             out = pd.array(a, dtype="Int64")
             out[a < 0] = pd.NA
@@ -136,6 +139,7 @@ class Recorder:
             "src_vtl": col(self.src_vtl, np.int8).astype(np.int64),
             "vp": col(self.vp, np.int32).astype(np.int64),
             "vtl": col(self.vtl, np.int8).astype(np.int64),
+            "arrival_ns": col(self.arrival, np.int64).copy(),
             "raised_ns": raised.copy(),
             "start_ns": maybe(start),
             "end_ns": maybe(end),

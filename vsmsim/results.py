@@ -3,8 +3,10 @@
 Tables (pandas DataFrames, times in ns of simulated time):
 
 - ``interrupts``: one row per interrupt, VTL call and intercept (ARCHITECTURE.md columns,
-  plus ``resumed_ns``: when the calling VTL resumed after the return, for calls and
-  intercepts, and ``service_ns``: the handler's or service's CPU time);
+  plus ``arrival_ns``: when the workload produced it, earlier than ``raised_ns`` when the
+  sending context could not run and the send waited; ``resumed_ns``: when the calling VTL
+  resumed after the return, for calls and intercepts; ``service_ns``: the handler's or
+  service's CPU time);
 - ``switches``: one row per VTL transition;
 - ``residency``: per VP, ns spent in each VTL, in transitions, in other exits, halted;
 - ``timeline``: per-VP state segments, only when ``record.timeline`` is on.
@@ -235,6 +237,7 @@ def build_result(sim) -> Result:
     counters["interrupts"] = int(len(interrupts))
     counters["switches"] = int(len(switches))
     counters["deferred_actions"] = int(sim.deferred_actions)
+    counters["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
     meta = {
         "vsmsim_version": __version__,
         "seed": sc.seed,

@@ -122,7 +122,8 @@ class Kvm:
         try:
             version = fcntl.ioctl(self.fd, KVM_GET_API_VERSION, 0)
             if version != KVM_API_VERSION:
-                raise KvmError(f"{self.path}: KVM API version {version}, expected {KVM_API_VERSION}")
+                raise KvmError(
+                    f"{self.path}: KVM API version {version}, expected {KVM_API_VERSION}")
             self.vcpu_mmap_size = fcntl.ioctl(self.fd, KVM_GET_VCPU_MMAP_SIZE, 0)
         except BaseException:
             os.close(self.fd)

@@ -9,7 +9,9 @@ Three kinds of timing are used, each with its own clock:
   and reports the tick count with an ``out``; ticks become ns with the guest TSC rate,
   itself measured against ``perf_counter_ns`` over a known interval;
 * cross-thread events: one thread raises an interrupt or writes a pipe and another
-  thread or process notices; one value per run is the median of the run's samples.
+  thread or process notices; one value per run is the median of the run's samples. The
+  two sides are pinned to two different CPUs (or, for one figure, to the same CPU),
+  because on nested hosts the two cases differ tenfold.
 
 Every VM, vCPU, mapping, pipe, thread and child process is released before a function
 returns, also on error.

@@ -223,13 +223,13 @@ class Simulation:
         """Context (src, vtl) writes the ICR now, or when it next runs (an APIC IPI)."""
         vp = self.vps[src]
         vp.act(vp.ctxs[vtl], self._ipi_action,
-               (vp, vtl, dests, logical, shorthand, vector, services, widx))
+               (vp, vtl, dests, logical, shorthand, vector, services, widx, self.env._now))
 
     def _ipi_action(self, arg) -> None:
-        vp, vtl, dests, logical, shorthand, vector, services, widx = arg
+        vp, vtl, dests, logical, shorthand, vector, services, widx, arrival = arg
         rec, now, p = self.rec, self.env._now, self.paths
-        rows = [(d, rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, s, -1, 0))
-                for d, s in zip(dests, services)]
+        rows = [(d, rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, s, -1, 0,
+                                      arrival)) for d, s in zip(dests, services)]
         if shorthand:
             msgs = [(p["send.ipi.shorthand"], rows)]
         elif logical:
@@ -244,28 +244,29 @@ class Simulation:
         """Context (src, vtl) issues HvCallSendSyntheticClusterIpi to *target_vtl* now."""
         vp = self.vps[src]
         vp.act(vp.ctxs[vtl], self._pv_ipi_action,
-               (vp, vtl, dests, target_vtl, vector, services, widx))
+               (vp, vtl, dests, target_vtl, vector, services, widx, self.env._now))
 
     def _pv_ipi_action(self, arg) -> None:
-        vp, vtl, dests, target_vtl, vector, services, widx = arg
+        vp, vtl, dests, target_vtl, vector, services, widx, arrival = arg
         rec, now = self.rec, self.env._now
         rows = [(d, rec.new_interrupt(widx, K_PVIPI, vector, vp.idx, vtl, d, target_vtl, now, s,
-                                      -1, 0)) for d, s in zip(dests, services)]
+                                      -1, 0, arrival)) for d, s in zip(dests, services)]
         name = "send.pv-ipi" if target_vtl == vtl else "send.pv-ipi.cross-vtl"
         _Send(self, vp, [(self.paths[name], rows)]).step()
 
     def vtl_call(self, vp_idx, vtl, service, widx, intercept: bool = False, event=None) -> None:
         """Context (vp_idx, vtl) calls (or traps into) the next higher VTL for *service* ns."""
         vp = self.vps[vp_idx]
-        vp.act(vp.ctxs[vtl], self._call_action, (vp, vtl, service, widx, intercept, event))
+        vp.act(vp.ctxs[vtl], self._call_action,
+               (vp, vtl, service, widx, intercept, event, self.env._now))
 
     def _call_action(self, arg) -> None:
-        vp, vtl, service, widx, intercept, event = arg
+        vp, vtl, service, widx, intercept, event, arrival = arg
         now = self.env._now
         reason = R_INTERCEPT if intercept else R_CALL
         code = self.switch_paths[reason].code
         row = self.rec.new_interrupt(widx, K_INTERCEPT if intercept else K_CALL, 0, vp.idx, vtl,
-                                     vp.idx, vtl + 1, now, service, code, 1)
+                                     vp.idx, vtl + 1, now, service, code, 1, arrival)
         self.rec.switched[row] = 1
         c = vp.ctxs[vtl]
         c.call_row = row

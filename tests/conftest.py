@@ -1,0 +1,28 @@
+"""Shared helpers: every run in the suite is checked against the model's invariants."""
+
+import pytest
+
+import vsmsim
+
+
+def run(spec: dict, **kw):
+    """Simulate a scenario dict with the engine's debug assertions on, then check it."""
+    sc = vsmsim.Scenario.model_validate(spec)
+    res = vsmsim.simulate(sc, debug=True, **kw)
+    vsmsim.check(res)
+    return res
+
+
+def cost(profile: str, *names: str) -> int:
+    """Sum of the named costs (ns) of a built-in profile; 'name*k' counts k times."""
+    p = vsmsim.load_profile(profile)
+    total = 0
+    for n in names:
+        name, _, times = n.partition("*")
+        total += int(p.mean(name)) * int(times or 1)
+    return total
+
+
+@pytest.fixture
+def runner():
+    return run
