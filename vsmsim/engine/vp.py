@@ -329,11 +329,15 @@ class VP:
         now = self.env._now
         self.next_vtl = to
         self.halted = False
+        ret_event = None
         if reason == R_RETURN:
             leaving = self.ctxs[frm]
             if leaving.served_row >= 0:
                 sim.finish_service(leaving)
             leaving.ret_req = False
+            if leaving.ret_event is not None:
+                ret_event, leaving.ret_event = leaving.ret_event, None
+                leaving.prog_pending = True
         path = sim.switch_paths[reason]
         sim.count(path)
         sw = sim.rec.new_switch(self.idx, frm, to, reason, now)
@@ -341,7 +345,7 @@ class VP:
         ns = 0
         for _vp, d in segs:
             ns += d
-        arg = (sw, to, reason, row)
+        arg = (sw, to, reason, row, ret_event)
         if ns == 0:
             self._end_switch(arg)
             self.again = True
@@ -349,7 +353,7 @@ class VP:
         self._start_job(ns, S_TRANSITION, self._end_switch, arg, now)
 
     def _end_switch(self, arg) -> None:
-        sw, to, reason, row = arg
+        sw, to, reason, row, ret_event = arg
         sim = self.sim
         now = self.env._now
         sim.rec.sw_end[sw] = now
@@ -363,10 +367,8 @@ class VP:
             c.entered_irq = False
             if c.call_row >= 0:
                 sim.call_returned(c)
-            if c.ret_event is not None:
-                ev, c.ret_event = c.ret_event, None
-                c.prog_pending = c.prog is not None
-                ev.succeed()
+            if ret_event is not None:
+                ret_event.succeed()  # the program that returned goes on (its VTL is inactive)
         elif reason == R_CALL or reason == R_INTERCEPT:
             sim.call_entered(c, row)
 
