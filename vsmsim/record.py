@@ -22,32 +22,29 @@ STATES = ("handler", "task", "compute", "wait", "transition", "exit", "halted")
 S_HANDLER, S_TASK, S_COMPUTE, S_WAIT, S_TRANSITION, S_EXIT, S_HALTED = range(len(STATES))
 
 
+#: Fields of one interrupt row, in the order they are stored (all int64).
+FIELDS = ("workload", "kind", "vector", "src_vp", "src_vtl", "vp", "vtl", "raised", "arrival",
+          "start", "end", "resumed", "woke", "switched", "path", "service")
+NF = len(FIELDS)
+(F_WORKLOAD, F_KIND, F_VECTOR, F_SRC_VP, F_SRC_VTL, F_VP, F_VTL, F_RAISED, F_ARRIVAL, F_START,
+ F_END, F_RESUMED, F_WOKE, F_SWITCHED, F_PATH, F_SERVICE) = range(NF)
+#: Fields of one switch row.
+SW_FIELDS = ("vp", "from_vtl", "to_vtl", "reason", "start", "end")
+NSW = len(SW_FIELDS)
+
+
 class Recorder:
-    """Columns for interrupts, switches, VINA clears and (optionally) the VP timeline."""
+    """Columns for interrupts, switches, VINA clears and (optionally) the VP timeline.
+
+    Interrupts live in one flat ``array('q')`` of :data:`NF` fields per row: appending a
+    row is one ``extend`` call, and the engine refers to a row by its *handle*, the offset
+    of its first field (row id x NF), so a field is ``rows[handle + F_...]``. Switches
+    likewise, :data:`NSW` fields per row.
+    """
 
     def __init__(self, timeline: bool = False, window=None):
-        self.workload = array("i")
-        self.kind = array("b")
-        self.vector = array("h")
-        self.src_vp = array("i")
-        self.src_vtl = array("b")
-        self.vp = array("i")
-        self.vtl = array("b")
-        self.raised = array("q")
-        self.arrival = array("q")
-        self.start = array("q")
-        self.end = array("q")
-        self.resumed = array("q")
-        self.woke = array("b")
-        self.switched = array("b")
-        self.path = array("h")
-        self.service = array("q")
-        self.sw_vp = array("i")
-        self.sw_from = array("b")
-        self.sw_to = array("b")
-        self.sw_reason = array("b")
-        self.sw_start = array("q")
-        self.sw_end = array("q")
+        self.rows = array("q")
+        self.sw = array("q")
         self.clears = []  # (vp, vtl, t_ns): VINA cleared by software
         self.timeline = timeline
         self.window = window
@@ -60,40 +57,23 @@ class Recorder:
 
     def new_interrupt(self, workload, kind, vector, src_vp, src_vtl, vp, vtl, raised, service,
                       path, woke, arrival=-1) -> int:
-        """Append an interrupt row (start/end unknown yet) and return its id.
+        """Append an interrupt row (start/end unknown yet) and return its handle.
 
         *arrival* is when the workload produced it, if earlier than *raised* (a send or call
         deferred until the sending context could run); -1 means the same as *raised*.
         """
-        i = len(self.raised)
-        self.workload.append(workload)
-        self.kind.append(kind)
-        self.vector.append(vector)
-        self.src_vp.append(src_vp)
-        self.src_vtl.append(src_vtl)
-        self.vp.append(vp)
-        self.vtl.append(vtl)
-        self.raised.append(raised)
-        self.arrival.append(raised if arrival < 0 else arrival)
-        self.start.append(-1)
-        self.end.append(-1)
-        self.resumed.append(-1)
-        self.woke.append(woke)
-        self.switched.append(0)
-        self.path.append(path)
-        self.service.append(service)
-        return i
+        rows = self.rows
+        h = len(rows)
+        rows.extend((workload, kind, vector, src_vp, src_vtl, vp, vtl, raised,
+                     raised if arrival < 0 else arrival, -1, -1, -1, woke, 0, path, service))
+        return h
 
     def new_switch(self, vp, from_vtl, to_vtl, reason, start) -> int:
-        """Append a switch row whose end is filled in by :meth:`end_switch`; return its index."""
-        i = len(self.sw_start)
-        self.sw_vp.append(vp)
-        self.sw_from.append(from_vtl)
-        self.sw_to.append(to_vtl)
-        self.sw_reason.append(reason)
-        self.sw_start.append(start)
-        self.sw_end.append(-1)
-        return i
+        """Append a switch row whose end is set later (``sw[h + 5]``); return its handle."""
+        sw = self.sw
+        h = len(sw)
+        sw.extend((vp, from_vtl, to_vtl, reason, start, -1))
+        return h
 
     def segment(self, vp, state, vtl, start, end, irq=-1):
         """Record one timeline segment [start, end) if the timeline is on and in the window."""
@@ -113,63 +93,53 @@ class Recorder:
     # ------------------------------------------------------------------ tables
     def interrupts_frame(self, workload_names, path_names) -> pd.DataFrame:
         """The interrupt table of ARCHITECTURE.md (missing start/end as <NA>)."""
-        n = len(self.raised)
-
-        def col(a, dtype):
-            return np.frombuffer(a, dtype=dtype, count=n) if n else np.zeros(0, dtype)
-
-        raised = col(self.raised, np.int64)
-        start = col(self.start, np.int64)
-        end = col(self.end, np.int64)
-        resumed = col(self.resumed, np.int64)
+        m = np.frombuffer(self.rows, dtype=np.int64).reshape(-1, NF) if len(self.rows) \
+            else np.zeros((0, NF), np.int64)
+        n = len(m)
 
         def maybe(a):
             out = pd.array(a, dtype="Int64")
             out[a < 0] = pd.NA
             return out
 
-        wl = col(self.workload, np.int32)
-        df = pd.DataFrame({
+        raised, start, end = m[:, F_RAISED], m[:, F_START], m[:, F_END]
+        return pd.DataFrame({
             "id": np.arange(n, dtype=np.int64),
-            "workload": pd.Categorical.from_codes(wl, categories=list(workload_names))
-            if n else pd.Categorical([], categories=list(workload_names)),
-            "kind": pd.Categorical.from_codes(col(self.kind, np.int8), categories=list(KINDS)),
-            "vector": col(self.vector, np.int16).astype(np.int64),
-            "src_vp": col(self.src_vp, np.int32).astype(np.int64),
-            "src_vtl": col(self.src_vtl, np.int8).astype(np.int64),
-            "vp": col(self.vp, np.int32).astype(np.int64),
-            "vtl": col(self.vtl, np.int8).astype(np.int64),
-            "arrival_ns": col(self.arrival, np.int64).copy(),
+            "workload": pd.Categorical.from_codes(m[:, F_WORKLOAD].astype(np.int32),
+                                                  categories=list(workload_names)),
+            "kind": pd.Categorical.from_codes(m[:, F_KIND].astype(np.int8), categories=list(KINDS)),
+            "vector": m[:, F_VECTOR].copy(),
+            "src_vp": m[:, F_SRC_VP].copy(),
+            "src_vtl": m[:, F_SRC_VTL].copy(),
+            "vp": m[:, F_VP].copy(),
+            "vtl": m[:, F_VTL].copy(),
+            "arrival_ns": m[:, F_ARRIVAL].copy(),
             "raised_ns": raised.copy(),
             "start_ns": maybe(start),
             "end_ns": maybe(end),
             "delivery_ns": maybe(np.where(start >= 0, start - raised, -1)),
             "response_ns": maybe(np.where(end >= 0, end - raised, -1)),
-            "woke": col(self.woke, np.int8).astype(bool),
-            "switched": col(self.switched, np.int8).astype(bool),
-            "path": pd.Categorical.from_codes(col(self.path, np.int16), categories=list(path_names)),
-            "resumed_ns": maybe(resumed),
-            "service_ns": col(self.service, np.int64).copy(),
+            "woke": m[:, F_WOKE].astype(bool),
+            "switched": m[:, F_SWITCHED].astype(bool),
+            "path": pd.Categorical.from_codes(m[:, F_PATH].astype(np.int16),
+                                              categories=list(path_names)),
+            "resumed_ns": maybe(m[:, F_RESUMED]),
+            "service_ns": m[:, F_SERVICE].copy(),
         })
-        return df
 
     def switches_frame(self) -> pd.DataFrame:
         """The switch table of ARCHITECTURE.md."""
-        n = len(self.sw_start)
-
-        def col(a, dtype):
-            return np.frombuffer(a, dtype=dtype, count=n) if n else np.zeros(0, dtype)
-
-        end = col(self.sw_end, np.int64)
-        endcol = pd.array(end, dtype="Int64")
-        endcol[end < 0] = pd.NA
+        m = np.frombuffer(self.sw, dtype=np.int64).reshape(-1, NSW) if len(self.sw) \
+            else np.zeros((0, NSW), np.int64)
+        end = pd.array(m[:, 5], dtype="Int64")
+        end[m[:, 5] < 0] = pd.NA
         return pd.DataFrame({
-            "vp": col(self.sw_vp, np.int32).astype(np.int64),
-            "from_vtl": col(self.sw_from, np.int8).astype(np.int64),
-            "to_vtl": col(self.sw_to, np.int8).astype(np.int64),
-            "reason": pd.Categorical.from_codes(col(self.sw_reason, np.int8), categories=list(REASONS)),
-            "start_ns": col(self.sw_start, np.int64).copy(),
-            "end_ns": endcol,
+            "vp": m[:, 0].copy(),
+            "from_vtl": m[:, 1].copy(),
+            "to_vtl": m[:, 2].copy(),
+            "reason": pd.Categorical.from_codes(m[:, 3].astype(np.int8), categories=list(REASONS)),
+            "start_ns": m[:, 4].copy(),
+            "end_ns": end,
         })
 
     def timeline_frame(self) -> pd.DataFrame:
@@ -185,5 +155,5 @@ class Recorder:
             "vtl": col(self.tl_vtl, np.int8).astype(np.int64),
             "start_ns": col(self.tl_start, np.int64).copy(),
             "end_ns": col(self.tl_end, np.int64).copy(),
-            "irq": col(self.tl_irq, np.int64).copy(),
+            "irq": np.where((irq := col(self.tl_irq, np.int64)) >= 0, irq // NF, -1),
         })

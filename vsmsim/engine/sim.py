@@ -15,6 +15,16 @@ import simpy
 from ..costs import load_profile
 from ..designs import COUNTERS, load_design
 from ..record import (
+    F_END,
+    F_KIND,
+    F_PATH,
+    F_RESUMED,
+    F_SERVICE,
+    F_SRC_VTL,
+    F_START,
+    F_SWITCHED,
+    F_VTL,
+    F_WOKE,
     K_CALL,
     K_EXTERNAL,
     K_INTERCEPT,
@@ -22,14 +32,19 @@ from ..record import (
     K_PVIPI,
     K_TIMER,
     K_VINA,
+    NF,
     R_CALL,
     R_INTERCEPT,
     S_EXIT,
     Recorder,
 )
-from .clock import DONE, at
+from .clock import DONE, at, run_until
 from .paths import compile_design
 from .vp import VP
+
+#: Fuse a receiver's delivery exit with the handler it starts (see VP.exit_then_pend);
+#: switched off only by the test that checks fused and unfused runs are identical.
+FUSE = True
 
 SIT_RUNNING, SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER = range(5)
 
@@ -159,6 +174,10 @@ class Simulation:
         for idx, amount in path.counts:
             self.counters[idx] += amount
         segs = path.fixed if path.fixed is not None else path.segments()
+        self.run_segs(vp, segs, fn, arg)
+
+    def run_segs(self, vp, segs, fn, arg) -> None:
+        """Walk the sampled segments of a path (counters already added), then ``fn(arg)``."""
         if not segs:
             fn(arg)
         elif len(segs) == 1:
@@ -173,8 +192,8 @@ class Simulation:
     # ------------------------------------------------------------------ delivery
     def deliver(self, vp, irq: int, timer: bool, send_code: int = -1) -> None:
         """Take interrupt *irq* along the delivery path its target's state selects."""
-        rec = self.rec
-        vtl = rec.vtl[irq]
+        rows = self.rec.rows
+        vtl = rows[irq + F_VTL]
         if vp.halted:
             act = vp.active
             sit = SIT_HALTED if vtl == act else SIT_INACTIVE_HALTED if vtl > act else SIT_LOWER
@@ -183,19 +202,25 @@ class Simulation:
             sit = SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
         path = self.deliver_paths[sit][timer]
         if sit:
-            rec.woke[irq] = 1
+            rows[irq + F_WOKE] = 1
         if send_code >= 0:
             key = (send_code, path.code)
             code = self._combo.get(key)
             if code is None:
                 code = self._combo[key] = self._path_code(
                     f"{self.path_names[send_code]}>{path.name}")
-            rec.path[irq] = code
+            rows[irq + F_PATH] = code
         else:
-            rec.path[irq] = path.code
+            rows[irq + F_PATH] = path.code
         if sit == SIT_LOWER:
             self.counters[10] += 1  # 'pended'
-        self.run_path(vp, path, vp.pend, irq)
+        for idx, amount in path.counts:
+            self.counters[idx] += amount
+        segs = path.fixed if path.fixed is not None else path.segments()
+        if FUSE and len(segs) == 1 and segs[0][0]:
+            vp.exit_then_pend(segs[0][1], irq)
+        else:
+            self.run_segs(vp, segs, vp.pend, irq)
 
     def raise_timer(self, vp_idx, vtl, vector, service, widx) -> None:
         """A LAPIC timer of context (vp_idx, vtl) expires now."""
@@ -267,7 +292,7 @@ class Simulation:
         code = self.switch_paths[reason].code
         row = self.rec.new_interrupt(widx, K_INTERCEPT if intercept else K_CALL, 0, vp.idx, vtl,
                                      vp.idx, vtl + 1, now, service, code, 1, arrival)
-        self.rec.switched[row] = 1
+        self.rec.rows[row + F_SWITCHED] = 1
         c = vp.ctxs[vtl]
         c.call_row = row
         c.call_event = event
@@ -277,13 +302,13 @@ class Simulation:
     # ------------------------------------------------------------------ VTL call plumbing
     def call_entered(self, c, row: int) -> None:
         """The VTL call or intercept *row* has entered context *c*: serve it."""
-        rec = self.rec
-        rec.start[row] = self.env._now
+        rows = self.rec.rows
+        rows[row + F_START] = self.env._now
         c.served_row = row
-        service = rec.service[row]
+        service = rows[row + F_SERVICE]
         if c.prog is not None:
-            req = CallRequest(row, service, rec.src_vtl[row],
-                              "intercept" if rec.kind[row] == K_INTERCEPT else "call")
+            req = CallRequest(row // NF, service, rows[row + F_SRC_VTL],
+                              "intercept" if rows[row + F_KIND] == K_INTERCEPT else "call")
             if c.call_waiter is not None:
                 ev, c.call_waiter = c.call_waiter, None
                 c.prog_pending = True
@@ -297,12 +322,12 @@ class Simulation:
     def finish_service(self, c) -> None:
         """Context *c* has finished serving its call (its handler end for the table)."""
         if c.served_row >= 0:
-            self.rec.end[c.served_row] = self.env._now
+            self.rec.rows[c.served_row + F_END] = self.env._now
             c.served_row = -1
 
     def call_returned(self, c) -> None:
         """The VTL return into context *c* completes the call it made."""
-        self.rec.resumed[c.call_row] = self.env._now
+        self.rec.rows[c.call_row + F_RESUMED] = self.env._now
         c.call_row = -1
         if c.call_event is not None:
             ev, c.call_event = c.call_event, None
@@ -315,6 +340,8 @@ class Simulation:
         now = self.env._now
         acc, compute = [], []
         for vp in self.vps:
+            if vp.fuse_irq >= 0:
+                vp.settle(now)
             vp._account(vp.acc_state, now)
             acc.append(list(vp.acc))
             compute.append([c.compute_ns + (now - vp.seg_start if vp.work == 3 and vp.seg_ctx is c
@@ -332,7 +359,7 @@ class Simulation:
         self.snap = None
         if self.sc.warmup > 0:
             at(self.env, self.sc.warmup, self._snapshot, None, priority=0)
-        self.env.run(until=end)
+        run_until(self.env, end)
         for vp in self.vps:
             vp.finish(end)
         self.wall_s = time.perf_counter() - t0

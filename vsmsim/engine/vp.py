@@ -31,11 +31,18 @@ from collections import deque
 from heapq import heappush
 
 from ..record import (
+    F_END,
+    F_SERVICE,
+    F_START,
+    F_SWITCHED,
+    F_VECTOR,
+    F_VTL,
     R_CALL,
     R_INTERCEPT,
     R_INTERRUPT,
     R_RETURN,
     S_COMPUTE,
+    S_EXIT,
     S_HALTED,
     S_HANDLER,
     S_TASK,
@@ -97,7 +104,7 @@ class VP:
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
                  "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq",
-                 "debug")
+                 "debug", "fuse_irq", "fuse_t1", "fuse_eid", "fuse_ctx")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
         self.sim = sim
@@ -125,6 +132,10 @@ class VP:
         self.tl_since = 0
         self.tl_irq = -1
         self.debug = debug
+        self.fuse_irq = -1       # a delivery exit fused with the handler it leads to (see fuse)
+        self.fuse_t1 = 0
+        self.fuse_eid = 0
+        self.fuse_ctx = None
 
     # ------------------------------------------------------------ accounting
     def _account(self, state: int, now: int) -> None:
@@ -142,16 +153,92 @@ class VP:
 
     def finish(self, now: int) -> None:
         """Close the books at the end of the run (ns)."""
+        if self.fuse_irq >= 0:
+            self.settle(now)
         self._stop_segment(now)
         self._account(self.acc_state, now)
         if self.tl:
             self._timeline(self.tl_state, now)
 
     # ------------------------------------------------------------ jobs
+    # ------------------------------------------------------------ fused deliveries
+    # The commonest pair of events is "the receiving vCPU exits to take an interrupt" (an
+    # overhead job) followed at once by "its handler starts". When nothing else can happen
+    # on the VP in between, the pair is fused: one completion event at the handler's end
+    # instead of two. Anything that touches the VP before the handler would have started
+    # splits the pair again (the job's end is scheduled with the event id it would have had),
+    # so a fused run is event-for-event the same as an unfused one.
+
+    def exit_then_pend(self, ns: int, irq: int) -> None:
+        """Deliver *irq* after *ns* of receiver exit: a job, fused with the handler if possible."""
+        if self.in_oh or self.oh_q or self.dispatching or self.halted:
+            self.push_job(ns, S_EXIT, self.pend, irq)
+            return
+        rows = self.sim.rec.rows
+        vtl = rows[irq + F_VTL]
+        c = self.ctxs[vtl]
+        if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
+                or rows[irq + F_VECTOR] >> 4 <= c.tpr):
+            self.push_job(ns, S_EXIT, self.pend, irq)
+            return
+        env = self.env
+        now = env._now
+        self._stop_segment(now)
+        self.in_oh = True
+        self._account(self.nvtl + 1, now)
+        if self.tl:
+            self._timeline(S_EXIT, now)
+        t1 = now + ns
+        self.fuse_irq = irq
+        self.fuse_t1 = t1
+        self.fuse_ctx = c
+        self.fuse_eid = next(env._eid)  # the id the unfused job end would have had
+        self.gen += 1
+        call = Call(self._seg_end, self.gen)
+        heappush(env._queue, (t1 + rows[irq + F_SERVICE], DONE, next(env._eid), call))
+
+    def settle(self, now: int) -> None:
+        """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
+        t1 = self.fuse_t1
+        if now < t1 or (now == t1 and self.env._cur < (DONE, self.fuse_eid)):
+            # Something happens before the handler would start: back to an ordinary job.
+            irq = self.fuse_irq
+            self.fuse_irq = -1
+            self.gen += 1  # the fused completion is stale now
+            call = Call(self._job_end, (self.pend, irq))
+            heappush(self.env._queue, (t1, DONE, self.fuse_eid, call))
+            return
+        # The handler started at t1 and has been running since.
+        irq = self.fuse_irq
+        self.fuse_irq = -1
+        c = self.fuse_ctx
+        self.in_oh = False
+        self._account(c.vtl, t1)
+        rows = self.sim.rec.rows
+        rows[irq + F_START] = t1
+        if c.entered_irq:
+            rows[irq + F_SWITCHED] = 1
+            c.entered_irq = False
+        c.handler = irq
+        c.h_rem = rows[irq + F_SERVICE]
+        self.work = W_HANDLER
+        self.seg_ctx = c
+        self.seg_start = t1
+        if self.tl:
+            self._timeline(S_HANDLER, t1, irq)
+
     def push_job(self, ns: int, state: int, fn, arg) -> None:
         """Queue *ns* of overhead on this VP (exit or transition); then ``fn(arg)``."""
-        self.oh_q.append((ns, state, fn, arg))
-        self.dispatch()
+        if self.fuse_irq >= 0:
+            self.settle(self.env._now)
+        if self.in_oh or self.oh_q or self.dispatching:
+            self.oh_q.append((ns, state, fn, arg))
+            self.dispatch()
+        else:
+            # Nothing queued ahead of it: start it now (what dispatch would do, cheaper).
+            now = self.env._now
+            self._stop_segment(now)
+            self._start_job(ns, state, fn, arg, now)
 
     def _start_job(self, ns, state, fn, arg, now):
         self.in_oh = True
@@ -165,7 +252,10 @@ class VP:
     def _job_end(self, job):
         self.in_oh = False
         fn, arg = job
+        # fn usually changes state and would dispatch; hold that and dispatch once after.
+        self.dispatching = True
         fn(arg)
+        self.dispatching = False
         self.dispatch()
 
     # ------------------------------------------------------------ segments
@@ -207,6 +297,8 @@ class VP:
         if gen != self.gen:
             return  # preempted: this completion is stale
         now = self.env._now
+        if self.fuse_irq >= 0:
+            self.settle(now)
         c = self.seg_ctx
         w = self.work
         self.work = W_NONE
@@ -215,29 +307,31 @@ class VP:
             c.h_rem = 0
             irq = c.handler
             c.handler = -1
-            self.sim.rec.end[irq] = now
+            self.sim.rec.rows[irq + F_END] = now
         else:
             c.task_rem = -1
             done, c.task_done = c.task_done, None
             if done is not None:
+                self.dispatching = True
                 done(c)
+                self.dispatching = False
         self.dispatch()
 
     # ------------------------------------------------------------ dispatch
     def dispatch(self) -> None:
         """Re-evaluate what this VP does now (see the module docstring for the rules)."""
+        if self.fuse_irq >= 0:
+            self.settle(self.env._now)
         if self.dispatching:
             self.again = True
             return
+        # No try/finally: an exception here ends the run, and the VP with it.
         self.dispatching = True
-        try:
-            while True:
-                self.again = False
-                self._dispatch_once()
-                if not self.again:
-                    break
-        finally:
-            self.dispatching = False
+        self._dispatch_once()
+        while self.again:
+            self.again = False
+            self._dispatch_once()
+        self.dispatching = False
 
     def _dispatch_once(self) -> None:
         if self.in_oh:
@@ -276,13 +370,13 @@ class VP:
             irq = q.popleft()
             if not q:
                 c.irr_mask = m & ~(1 << cls)
-            rec = self.sim.rec
-            rec.start[irq] = now
+            rows = self.sim.rec.rows
+            rows[irq + F_START] = now
             if c.entered_irq:
-                rec.switched[irq] = 1
+                rows[irq + F_SWITCHED] = 1
                 c.entered_irq = False
             c.handler = irq
-            c.h_rem = rec.service[irq]
+            c.h_rem = rows[irq + F_SERVICE]
             self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
         if c.ret_req and act > 0:
@@ -356,7 +450,7 @@ class VP:
         sw, to, reason, row, ret_event = arg
         sim = self.sim
         now = self.env._now
-        sim.rec.sw_end[sw] = now
+        sim.rec.sw[sw + 5] = now
         self.active = to
         c = self.ctxs[to]
         if c.vina_vector and c.vina_auto:
@@ -376,9 +470,9 @@ class VP:
     def pend(self, irq: int) -> None:
         """Make interrupt *irq* pending in its context's IRR and re-dispatch."""
         sim = self.sim
-        rec = sim.rec
-        c = self.ctxs[rec.vtl[irq]]
-        cls = rec.vector[irq] >> 4
+        rows = sim.rec.rows
+        c = self.ctxs[rows[irq + F_VTL]]
+        cls = rows[irq + F_VECTOR] >> 4
         c.irr[cls].append(irq)
         c.irr_mask |= 1 << cls
         if c.vtl < self.next_vtl:
@@ -395,6 +489,8 @@ class VP:
         overhead job. A halted VP acts at once: an arrival on it stands for guest code that
         became runnable (the model charges no wake-up for that; see docs/limits.md).
         """
+        if self.fuse_irq >= 0:
+            self.settle(self.env._now)
         if not self.in_oh and self.active == c.vtl and self.next_vtl == c.vtl and not c.deferred:
             fn(arg)
             self.dispatch()
