@@ -18,7 +18,8 @@ from .designs import Design, list_designs, load_design
 from .errors import InputError
 from .results import Result, load_result
 from .runner import Comparison, compare
+from .sweep import SweepResult, sweep
 
-__all__ = ["compare", "Comparison", "simulate", "vsm_off", "check", "Scenario", "ScenarioError", "load_scenario",
+__all__ = ["compare", "Comparison", "sweep", "SweepResult", "simulate", "vsm_off", "check", "Scenario", "ScenarioError", "load_scenario",
            "CostProfile", "load_profile", "Design", "load_design", "list_designs",
            "InputError", "Result", "load_result", "__version__"]

@@ -1,0 +1,92 @@
+"""Smoke test of the benchmark runner (bench/run.py --quick): it runs and its JSON is sane.
+
+No timing assertions: the benchmark's targets are printed as PASS/MISS, never tested.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = ROOT / "bench" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    p = subprocess.run([sys.executable, str(RUNNER), "--quick", "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(out.read_text()), p.stdout
+
+
+def test_report_has_machine_and_date(quick):
+    data, stdout = quick
+    assert data["quick"] is True
+    assert data["date"] and data["machine"]["python"].startswith("3.")
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["cpu"]
+    for needle in ("model actions per s", "SimPy events per model action", "peak RSS",
+                   "Markdown for bench/README.md"):
+        assert needle in stdout
+    assert "PASS" in stdout or "MISS" in stdout
+
+
+def test_standard_figures_are_consistent(quick):
+    data, _ = quick
+    std, sc = data["standard"], data["scenario"]
+    assert std["interrupts_delivered"] > 0 and std["switches"] > 0
+    assert std["model_actions"] == std["interrupts_delivered"] + std["switches"]
+    assert std["interrupt_rows"] >= std["interrupts_delivered"]
+    assert len(std["wall_s"]) == data["rounds"] and all(w > 0 for w in std["wall_s"])
+    assert std["wall_s_min"] <= std["wall_s_median"]
+    assert std["actions_per_s"] == pytest.approx(std["model_actions"] / std["wall_s_median"])
+    assert std["wall_per_sim_s_median"] == pytest.approx(std["wall_s_median"] / sc["duration_s"])
+    # The engine's own time is part of the whole simulate() call.
+    assert 0 < std["engine_per_sim_s_median"] <= std["wall_per_sim_s_median"]
+    # Every model action needs at least one SimPy event.
+    assert std["simpy_events"] >= std["model_actions"] and std["events_per_action"] >= 1
+    assert std["peak_rss_mb"] >= std["rss_before_mb"] > 0
+    for k in ("bytes_per_interrupt_rss", "bytes_per_interrupt_traced",
+              "bytes_per_interrupt_table"):
+        assert std[k] > 0, k
+
+
+def test_baselines_and_ratio(quick):
+    data, _ = quick
+    n = data["standard"]["model_actions"]
+    for key in ("baseline", "baseline_processes"):
+        b = data[key]
+        assert b["pending"] == 1024 and b["events"] == n
+        assert b["events_per_s"] == pytest.approx(n / b["wall_s_median"])
+    assert data["ratio"] == pytest.approx(
+        data["standard"]["actions_per_s"] / data["baseline"]["events_per_s"])
+
+
+def test_scaling_tables(quick):
+    data, _ = quick
+    vps, dur = data["scaling"]["vps"], data["scaling"]["duration"]
+    assert [r["vps"] for r in vps] == sorted(r["vps"] for r in vps) and len(vps) >= 2
+    assert [r["duration_s"] for r in dur] == sorted(r["duration_s"] for r in dur)
+    for prev, row in zip(vps, vps[1:]):
+        # Constant per-VP load: more VPs, more model actions.
+        assert row["model_actions"] > prev["model_actions"]
+        assert row["ipi_rate"] / row["vps"] == pytest.approx(prev["ipi_rate"] / prev["vps"])
+        assert row["size_factor"] == pytest.approx(row["vps"] / prev["vps"])
+    for row in vps + dur:
+        assert row["wall_s"] > 0 and row["peak_rss_mb"] > 0
+        assert row["actions_per_s"] == pytest.approx(row["model_actions"] / row["wall_s"])
+    assert {t["target"] for t in data["targets"]} >= {"peak RSS MB"}
+    assert all(isinstance(t["pass"], bool) for t in data["targets"])
+
+
+def test_report_reprints_saved_json(quick, tmp_path):
+    data, _ = quick
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    p = subprocess.run([sys.executable, str(RUNNER), "--report", str(path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "| figure | value |" in p.stdout

@@ -1,0 +1,117 @@
+"""Writing plot files: all plots of a comparison, or of a saved result directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .bars import counter_bars, residency_bars
+from .latency import latency_cdf, wakeup_histogram
+from .style import as_results, save_figure
+from .timeline import timeline
+
+#: Subdirectory of a saved comparison holding the VSM-off baseline (not a design).
+BASELINE_DIR = "_vsm-off"
+
+
+def _latency_groups(res: dict) -> list[tuple[str, int]]:
+    """(kind, vtl) pairs with at least one handled interrupt after the warmup, any design."""
+    seen = set()
+    for r in res.values():
+        df = r.measured()
+        df = df[df["start_ns"].notna()]
+        for k, v in df.groupby(["kind", "vtl"], observed=True).size().index:
+            seen.add((str(k), int(v)))
+    return sorted(seen, key=lambda kv: (kv[1], kv[0]))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
+    """Write every standard plot of *results* (Comparison, dict or Result) into *out_dir*.
+
+    Files: ``latency_<kind>_vtl<v>`` (delivery CDF per interrupt kind and VTL),
+    ``wakeups`` (when any interrupt woke its target), ``residency``, ``counters`` and
+    ``timeline``; one file per format. Each is written atomically. Returns the paths.
+    """
+    res = as_results(results)
+    written = []
+
+    def emit(fig, stem):
+        try:
+            written.extend(save_figure(fig, out_dir, stem, formats))
+        finally:
+            fig.clear()
+
+    for kind, vtl in _latency_groups(res):
+        emit(latency_cdf(res, kind=kind, vtl=vtl), f"latency_{_slug(kind)}_vtl{vtl}")
+    if any(bool(r.measured()["woke"].any()) for r in res.values()):
+        emit(wakeup_histogram(res), "wakeups")
+    emit(residency_bars(res), "residency")
+    emit(counter_bars(res), "counters")
+    emit(timeline(res if len(res) > 1 else next(iter(res.values())), vps=_timeline_vps(res)),
+         "timeline")
+    return written
+
+
+def _timeline_vps(res: dict):
+    # With several designs stacked, fewer VPs per panel keep the figure readable.
+    nvp = int(next(iter(res.values())).scenario["vm"]["vps"])
+    return list(range(min(nvp, 4 if len(res) > 2 else 8)))
+
+
+def plot_comparison(cmp, out_dir, formats=("png",)) -> list[Path]:
+    """Write all comparison plots of *cmp* (a Comparison or dict) into *out_dir*.
+
+    See :func:`plot_results` for the files. Returns the written paths.
+    """
+    return plot_results(cmp, out_dir, formats)
+
+
+def load_saved(path) -> dict:
+    """Results saved by ``Result.save`` or ``Comparison.save`` as {design: Result}.
+
+    Raises :class:`vsmsim.errors.InputError` for a directory that is neither.
+    """
+    from ..errors import InputError
+    from ..results import load_result
+
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        r = load_result(path)
+        return {r.design: r}
+    subdirs = {}
+    if path.is_dir():
+        for d in sorted(path.iterdir()):
+            if d.is_dir() and d.name != BASELINE_DIR and not d.name.startswith(".") \
+                    and (d / "manifest.json").is_file():
+                subdirs[d.name] = d
+    if not subdirs:
+        raise InputError(f"{path}: not a vsmsim result or comparison directory")
+    order = list(subdirs)
+    csv = path / "comparison.csv"
+    if csv.is_file():
+        try:
+            cols = list(pd.read_csv(csv, nrows=0).columns)
+        except (OSError, ValueError, pd.errors.ParserError):
+            cols = []
+        order = [c for c in cols if c in subdirs] + [d for d in subdirs if d not in cols]
+    out = {}
+    for d in order:
+        r = load_result(subdirs[d])
+        out[r.design if r.design not in out else d] = r
+    return out
+
+
+def plot_saved(path, formats=("png",)) -> list[Path]:
+    """Re-plot a saved result or comparison directory without re-running it.
+
+    *path* is a directory written by ``Result.save`` (has ``manifest.json``) or by
+    ``Comparison.save`` (one subdirectory per design, ``comparison.csv``; the
+    ``_vsm-off`` baseline is skipped). Plots are written into *path*; returns the paths.
+    """
+    return plot_results(load_saved(path), path, formats)

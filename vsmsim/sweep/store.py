@@ -1,0 +1,116 @@
+"""The sweep directory: one file per finished run, written atomically as it completes.
+
+Layout of ``DIR``::
+
+    sweep.json          the plan: base scenario, grid, replications, every run's seed and key
+    runs/<key>.json     one finished run (its record: status, error, wall_s, metrics, units)
+    runs.parquet        the runs table, written at the end of the sweep
+    points.csv          the per-point aggregate (means and 95 % confidence intervals)
+
+Every file is written to a temporary file in the same directory and moved into place with
+``os.replace``, so a file is complete or absent even when the process is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` then move the temporary file onto *path*."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _json_default(v):
+    if hasattr(v, "item"):
+        return v.item()
+    return str(v)
+
+
+def _dump(obj) -> str:
+    # NaN never occurs in summaries; allow_nan keeps a surprise from losing the run.
+    return json.dumps(obj, indent=1, default=_json_default, allow_nan=True)
+
+
+class RunStore:
+    """The run files of one sweep directory. One sweep may write a directory at a time."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.runs_dir.glob(".*.tmp"):  # left by a killed sweep
+            stale.unlink(missing_ok=True)
+
+    def path(self, key: str) -> Path:
+        """File of the run named *key*."""
+        return self.runs_dir / f"{key}.json"
+
+    def write_plan(self, description: dict) -> Path:
+        """Write ``sweep.json``."""
+        return atomic_write(self.root / "sweep.json",
+                            lambda p: p.write_text(_dump(description)))
+
+    def write_run(self, record: dict, overrides: dict) -> Path:
+        """Write one finished run, with its overrides for people reading the file."""
+        data = dict(record, overrides=overrides)
+        return atomic_write(self.path(record["key"]), lambda p: p.write_text(_dump(data)))
+
+    def load(self, keys, retry_failed: bool = True) -> dict:
+        """Records already on disk for *keys*; failed runs are left out to run again
+        when *retry_failed*. Unreadable files are ignored (the run is redone)."""
+        done = {}
+        for key in keys:
+            p = self.path(key)
+            if not p.is_file():
+                continue
+            try:
+                rec = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("key") != key or (retry_failed and rec.get("status") != "ok"):
+                continue
+            rec.pop("overrides", None)
+            done[key] = rec
+        return done
+
+    def write_tables(self, runs: pd.DataFrame, points: pd.DataFrame) -> list[Path]:
+        """Write ``runs.parquet`` and ``points.csv``."""
+        safe = parquet_safe(runs)
+        return [atomic_write(self.root / "runs.parquet",
+                             lambda p: safe.to_parquet(p, index=False)),
+                atomic_write(self.root / "points.csv",
+                             lambda p: points.to_csv(p, index=False))]
+
+
+def parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns of mixed or nested values (grid values such as VP lists) as JSON text."""
+    out = df
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        vals = df[col].tolist()
+        if all(isinstance(v, str) for v in vals):
+            continue
+        if out is df:
+            out = df.copy()
+        out[col] = [v if isinstance(v, str) else json.dumps(v, default=_json_default)
+                    for v in vals]
+    return out
