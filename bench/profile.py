@@ -26,6 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
+import datetime as _dt  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
@@ -85,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pyinstrument", action="store_true",
                     help="use pyinstrument (if installed) instead of cProfile")
     ap.add_argument("--out", type=Path, default=None, help="write the raw cProfile stats here")
+    ap.add_argument("--update-readme", action="store_true",
+                    help="also write the Markdown table into bench/README.md (between markers)")
     a = ap.parse_args(argv)
 
     import vsmsim
@@ -127,7 +130,15 @@ def main(argv=None) -> int:
     print(f"top {a.top} by {a.sort} (% tot = share of {total:.2f} s profiled time)\n")
     print(format_entries(rows, total))
     print("\n--- Markdown for bench/README.md ---\n")
-    print(format_entries(rows, total, markdown=True))
+    md = "\n".join([f"`python bench/profile.py` on {_dt.date.today()}: {what}; {wall:.2f} s "
+                    f"under cProfile, top {a.top} by {a.sort} (% tot = share of profiled time).",
+                    "", format_entries(rows, total, markdown=True)])
+    print(md)
+    if a.update_readme:
+        sys.path.insert(0, str(HERE))
+        from run import update_readme
+        update_readme("profile", md)
+        print(f"updated {HERE / 'README.md'}")
     return 0
 
 

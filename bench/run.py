@@ -174,10 +174,10 @@ def time_workload(sc) -> dict:
     import vsmsim
 
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     res = vsmsim.simulate(sc)
-    wall = time.perf_counter() - t0
-    out = {"wall_s": wall, "engine_s": float(res.meta.get("wall_s", float("nan")))}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out = {"wall_s": wall, "cpu_s": cpu, "engine_s": float(res.meta.get("wall_s", float("nan")))}
     out.update(model_actions(res))
     return out
 
@@ -245,9 +245,10 @@ def worker(spec: dict) -> dict:
         out.update(model_actions(res))
         return out
     rss_before = _rss_now_kb()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     res = vsmsim.simulate(sc)
     out["wall_s"] = time.perf_counter() - t0
+    out["cpu_s"] = time.process_time() - c0
     out["engine_s"] = float(res.meta.get("wall_s", float("nan")))
     out["rss_before_mb"] = rss_before / 1024
     out["peak_rss_mb"] = _peak_rss_kb() / 1024
@@ -322,6 +323,7 @@ def _scaling_table(rows_in, rounds, quick, key) -> list[dict]:
         row = {"vps": vps, "duration_s": dur, "ipi_rate": best["ipi_rate"],
                "model_actions": best["model_actions"], "wall_s": best["wall_s"],
                "wall_s_all": [r["wall_s"] for r in runs[i]],
+               "cpu_s": min(r["cpu_s"] for r in runs[i]),
                "wall_per_sim_s": best["wall_s"] / dur,
                "actions_per_s": best["model_actions"] / best["wall_s"],
                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[i])}
@@ -332,7 +334,9 @@ def _scaling_table(rows_in, rounds, quick, key) -> list[dict]:
             # Wall time at equal simulated time for the VP table (its durations differ).
             ratio = (row["wall_per_sim_s"] / prev["wall_per_sim_s"] if key == "vps"
                      else row["wall_s"] / prev["wall_s"])
-            row.update(size_factor=size, ratio_to_prev=ratio, normalized=ratio / size,
+            cpu = row["cpu_s"] / prev["cpu_s"] * (prev["duration_s"] / dur if key == "vps" else 1)
+            row.update(size_factor=size, ratio_to_prev=ratio, cpu_ratio_to_prev=cpu,
+                       normalized=ratio / size,
                        linear=ratio <= size * SCALING_TOLERANCE)
         rows.append(row)
     return rows
@@ -377,6 +381,8 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
            "wall_s_median": med, "wall_s_min": min(walls),
            "wall_per_sim_s_median": med / sim_s, "wall_per_sim_s_min": min(walls) / sim_s,
            "engine_per_sim_s_median": statistics.median(w["engine_s"] for w in work) / sim_s,
+           "cpu_s": [w["cpu_s"] for w in work],
+           "cpu_per_sim_s_median": statistics.median(w["cpu_s"] for w in work) / sim_s,
            "actions_per_s": n / med, "actions_per_s_best": n / min(walls)}
 
     log("counting SimPy events (one untimed run) ...")
@@ -471,6 +477,8 @@ def _headline_rows(out) -> list[tuple]:
         ("wall s per simulated s (median / min)",
          f"{std['wall_per_sim_s_median']:.3f} / {std['wall_per_sim_s_min']:.3f}"),
         ("  of which engine (Simulation.run), median", f"{std['engine_per_sim_s_median']:.3f}"),
+        ("CPU s per simulated s (median; < wall when the machine is busy)",
+         f"{std['cpu_per_sim_s_median']:.3f}"),
         ("model actions (interrupts delivered + VTL switches)",
          f"{std['model_actions']:,} ({std['interrupts_delivered']:,} + {std['switches']:,})"),
         ("model actions per s", f"{std['actions_per_s']:,.0f}"),
@@ -494,17 +502,18 @@ def _scaling_rows(rows, key) -> list[tuple]:
         rest = (f"{r['duration_s']:g}",) if key == "vps" else ()
         ratio = (f"{r['ratio_to_prev']:.2f} (x{r['size_factor']:g})" if "ratio_to_prev" in r
                  else "-")
+        cpu = f"{r['cpu_ratio_to_prev']:.2f}" if "cpu_ratio_to_prev" in r else "-"
         verdict = ("-" if "linear" not in r else "PASS" if r["linear"] else "MISS")
         out.append((first, *rest, f"{r['model_actions']:,}", f"{r['wall_s']:.3f}",
-                    f"{r['wall_per_sim_s']:.3f}", f"{r['actions_per_s']:,.0f}", ratio,
+                    f"{r['wall_per_sim_s']:.3f}", f"{r['actions_per_s']:,.0f}", ratio, cpu,
                     f"{r['peak_rss_mb']:.0f}", verdict))
     return out
 
 
 _VPS_HDR = ("VPs", "sim s", "actions", "wall s", "wall/sim s", "actions/s", "ratio to prev",
-            "peak RSS MB", "linear")
+            "CPU ratio", "peak RSS MB", "linear")
 _DUR_HDR = ("sim s", "actions", "wall s", "wall/sim s", "actions/s", "ratio to prev",
-            "peak RSS MB", "linear")
+            "CPU ratio", "peak RSS MB", "linear")
 
 
 def _target_rows(out) -> list[tuple]:
@@ -558,6 +567,19 @@ def markdown_report(out: dict) -> str:
     return "\n".join(parts)
 
 
+README = HERE / "README.md"
+
+
+def update_readme(tag: str, text: str, path: Path = README) -> None:
+    """Replace what lies between ``<!-- bench:TAG -->`` and ``<!-- /bench:TAG -->``."""
+    doc = path.read_text()
+    start, end = f"<!-- bench:{tag} -->", f"<!-- /bench:{tag} -->"
+    i, j = doc.find(start), doc.find(end)
+    if i < 0 or j < i:
+        raise SystemExit(f"{path}: markers {start} ... {end} not found")
+    path.write_text(doc[:i + len(start)] + "\n" + text.strip() + "\n" + doc[j:])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -572,6 +594,8 @@ def main(argv=None) -> int:
                     help="JSON file (default bench/results/<date>[-quick].json)")
     ap.add_argument("--report", type=Path, default=None,
                     help="print the tables and Markdown of a saved JSON result, run nothing")
+    ap.add_argument("--update-readme", action="store_true",
+                    help="also write the Markdown block into bench/README.md (between markers)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
@@ -583,6 +607,8 @@ def main(argv=None) -> int:
         print(text_report(out))
         print("\n--- Markdown for bench/README.md ---\n")
         print(markdown_report(out))
+        if a.update_readme:
+            update_readme("numbers", markdown_report(out))
         return 0
 
     rounds = a.rounds or (1 if a.quick else 5)
@@ -603,6 +629,9 @@ def main(argv=None) -> int:
     print("\n--- Markdown for bench/README.md ---\n")
     print(out["markdown"])
     print(f"\nwritten {path}")
+    if a.update_readme:
+        update_readme("numbers", out["markdown"])
+        print(f"updated {README}")
     return 0
 
 

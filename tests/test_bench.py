@@ -44,6 +44,7 @@ def test_standard_figures_are_consistent(quick):
     assert std["wall_s_min"] <= std["wall_s_median"]
     assert std["actions_per_s"] == pytest.approx(std["model_actions"] / std["wall_s_median"])
     assert std["wall_per_sim_s_median"] == pytest.approx(std["wall_s_median"] / sc["duration_s"])
+    assert all(c > 0 for c in std["cpu_s"]) and std["cpu_per_sim_s_median"] > 0
     # The engine's own time is part of the whole simulate() call.
     assert 0 < std["engine_per_sim_s_median"] <= std["wall_per_sim_s_median"]
     # Every model action needs at least one SimPy event.
@@ -76,7 +77,7 @@ def test_scaling_tables(quick):
         assert row["ipi_rate"] / row["vps"] == pytest.approx(prev["ipi_rate"] / prev["vps"])
         assert row["size_factor"] == pytest.approx(row["vps"] / prev["vps"])
     for row in vps + dur:
-        assert row["wall_s"] > 0 and row["peak_rss_mb"] > 0
+        assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 0
         assert row["actions_per_s"] == pytest.approx(row["model_actions"] / row["wall_s"])
     assert {t["target"] for t in data["targets"]} >= {"peak RSS MB"}
     assert all(isinstance(t["pass"], bool) for t in data["targets"])

@@ -57,6 +57,8 @@ def cmd_run(args) -> int:
 
     sc = _load(args)
     if args.trace:
+        from .trace import parse_window
+        parse_window(args.trace_window, sc.duration)  # bad input fails before anything runs
         sc = sc.with_overrides({"record.timeline": True})
     res = simulate(sc, baseline=args.baseline)
     out = Path(args.out) if args.out else _default_out(sc, res.design)

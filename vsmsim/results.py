@@ -15,9 +15,6 @@ Tables (pandas DataFrames, times in ns of simulated time):
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .atomic import atomic_dir
 
 PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
 
@@ -100,6 +98,8 @@ class Result:
             if f"compute{v}_ns" in res:
                 rows.append(("compute_share", f"vtl{v}", v,
                              float(res[f"compute{v}_ns"].sum()) / total, "share"))
+        if "vmm_ns" in self.meta:
+            rows.append(("vmm_cpu_share", "", -1, float(self.meta["vmm_ns"]) / total, "share"))
         if "vtl0_tax" in self.meta:
             rows.append(("vtl0_tax", "", 0, float(self.meta["vtl0_tax"]), "share"))
         secs = self.measured_ns / 1e9
@@ -127,9 +127,7 @@ class Result:
         ``timeline.parquet`` (when recorded), ``summary.csv``, ``manifest.json``.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_dir(path) as tmp:
             self.interrupts.to_parquet(tmp / "interrupts.parquet", index=False)
             self.switches.to_parquet(tmp / "switches.parquet", index=False)
             self.residency.to_parquet(tmp / "residency.parquet", index=False)
@@ -138,23 +136,7 @@ class Result:
             self.summary().to_csv(tmp / "summary.csv", index=False)
             manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-            replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
-
-
-def replace_dir(tmp: Path, path: Path) -> None:
-    """Put directory *tmp* in place of *path* so that *path* is never half-written."""
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-        os.rmdir(old)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 def _latency_rows(rows, kind, vtl, g):
@@ -238,8 +220,14 @@ def build_result(sim) -> Result:
     counters["switches"] = int(len(switches))
     counters["deferred_actions"] = int(sim.deferred_actions)
     counters["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
+    prof = sim.profile
+    # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
+    # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
+    vmm_ns = (counters["uexits"] * prof.mean("uexit") + counters["vmm_switches"]
+              * prof.mean("vmm_switch") + counters["ioctls"] * prof.mean("ioctl"))
     meta = {
         "vsmsim_version": __version__,
+        "vmm_ns": float(vmm_ns),
         "seed": sc.seed,
         "wall_s": sim.wall_s,
         "design_name": sim.design.name,

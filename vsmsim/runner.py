@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .api import _as_scenario, attach_baseline, simulate, vsm_off
+from .atomic import atomic_write
 from .config import Scenario
 from .designs import BUILTIN_DESIGNS, load_design
 from .results import Result
@@ -46,9 +47,7 @@ class Comparison:
             res.save(path / _safe(name))
         if self.baseline is not None:
             self.baseline.save(path / "_vsm-off")
-        tmp = path / ".comparison.csv.tmp"
-        self.summary().to_csv(tmp)
-        tmp.replace(path / "comparison.csv")
+        atomic_write(path / "comparison.csv", lambda tmp: self.summary().to_csv(tmp))
 
 
 def _safe(name: str) -> str:

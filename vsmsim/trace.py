@@ -22,11 +22,11 @@ simulated time as floats (ns / 1000, exact to the ns).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_text
 from .errors import InputError
 from .units import UnitError, format_ns, parse_duration
 
@@ -410,15 +410,5 @@ def write_trace(result, path, window=None, *, max_events: int = DEFAULT_MAX_EVEN
     :func:`build_trace` for *window*, *max_events* and *include_work*.
     """
     doc = build_trace(result, window, max_events=max_events, include_work=include_work)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            # json.dumps (C encoder) is several times faster than streaming json.dump.
-            fh.write(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    # json.dumps (C encoder) is several times faster than streaming json.dump.
+    return atomic_text(path, json.dumps(doc, separators=(",", ":"), ensure_ascii=False))

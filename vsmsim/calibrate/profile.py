@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 from pathlib import Path
 
 from .._toml import toml as tomllib
+from ..atomic import atomic_text
 from ..costs import COST_NAMES, CostProfile, load_profile, profile_from_dict
 from .host import describe
 from .measure import EMULATION_THRESHOLD_NS, Figure, derived
@@ -221,22 +221,5 @@ def _value(v) -> str:
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write *text* to *path* via a temporary file in the same directory and os.replace,
-    so readers never see a partial profile. Creates the directory if needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a profile is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write *text* to *path* atomically (readers never see a partial profile)."""
+    return atomic_text(path, text)

@@ -103,7 +103,7 @@ class VP:
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
-                 "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq",
+                 "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
                  "debug", "fuse_irq", "fuse_t1", "fuse_eid", "fuse_ctx")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
@@ -131,6 +131,7 @@ class VP:
         self.tl_state = S_HALTED
         self.tl_since = 0
         self.tl_irq = -1
+        self.tl_vtl = 0
         self.debug = debug
         self.fuse_irq = -1       # a delivery exit fused with the handler it leads to (see fuse)
         self.fuse_t1 = 0
@@ -144,12 +145,14 @@ class VP:
         self.acc_since = now
 
     def _timeline(self, state: int, now: int, irq: int = -1) -> None:
+        # A segment carries the VTL active when it began: for a transition, the VTL left.
         if self.tl_since < now:
-            self.sim.rec.segment(self.idx, self.tl_state, self.active, self.tl_since, now,
+            self.sim.rec.segment(self.idx, self.tl_state, self.tl_vtl, self.tl_since, now,
                                  self.tl_irq)
         self.tl_state = state
         self.tl_since = now
         self.tl_irq = irq
+        self.tl_vtl = self.active
 
     def finish(self, now: int) -> None:
         """Close the books at the end of the run (ns)."""

@@ -10,13 +10,14 @@ plots), with collisions inside one figure resolved in order. VTLs and the non-gu
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+from ..atomic import atomic_write
 
 #: Fixed colour of each built-in design (Okabe-Ito).
 DESIGN_COLORS = {
@@ -212,12 +213,6 @@ def save_figure(fig: Figure, out_dir, stem: str, formats) -> list[Path]:
     for fmt in formats:
         fmt = fmt.lstrip(".").lower()
         final = out_dir / f"{stem}.{fmt}"
-        tmp = out_dir / f".{stem}.{os.getpid()}.tmp.{fmt}"
-        try:
-            fig.savefig(tmp, format=fmt, dpi=SAVE_DPI)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(final, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=SAVE_DPI))
         paths.append(final)
     return paths

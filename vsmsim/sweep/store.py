@@ -14,28 +14,11 @@ Every file is written to a temporary file in the same directory and moved into p
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the temporary file onto *path*."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+from ..atomic import atomic_write  # noqa: E402  (re-exported for the sweep modules)
 
 
 def _json_default(v):
