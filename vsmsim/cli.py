@@ -80,6 +80,11 @@ def cmd_compare(args) -> int:
     from .runner import compare
 
     sc = _load(args)
+    if not sc.record.timeline and not args.no_plots:
+        # Record 2 ms of VP timeline after the warmup, for the timeline plot (cheap).
+        lo = sc.warmup
+        sc = sc.with_overrides({"record.timeline": True,
+                                "record.window": [lo, min(lo + 2_000_000, sc.duration)]})
     designs = [d.strip() for d in args.designs.split(",")] if args.designs else None
     bar = None
     if _progress_enabled():
@@ -100,10 +105,15 @@ def cmd_compare(args) -> int:
             if m in s.index.get_level_values(0)]
     print(f"{sc.name}: {len(cmp.results)} designs in {time.perf_counter() - t0:.1f} s -> {out}")
     if keys:
-        print(s.loc[keys].to_string(float_format=lambda x: f"{x:,.4g}"))
+        print(s.loc[keys].to_string(float_format=_fmt))
     for p in written:
         print(f"plot: {p}")
     return 0
+
+
+def _fmt(x: float) -> str:
+    """Numbers for tables: ns as whole numbers with separators, shares with 4 digits."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.4g}"
 
 
 def cmd_validate(args) -> int:
