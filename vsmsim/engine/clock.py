@@ -30,13 +30,16 @@ def _fire(ev):
     ev.fn(ev.arg)
 
 
+_FIRE = [_fire]
+
+
 class Call:
     """A schedulable callback ``fn(arg)``; reusable via :meth:`rearm`."""
 
     __slots__ = ("callbacks", "_ok", "_value", "fn", "arg")
 
     def __init__(self, fn, arg=None):
-        self.callbacks = [_fire]
+        self.callbacks = _FIRE  # shared: SimPy only ever replaces it with None
         self._ok = True
         self._value = None
         self.fn = fn
@@ -52,7 +55,7 @@ def at(env, delay: int, fn, arg=None, priority: int = DONE) -> Call:
 
 def rearm(env, call: Call, when: int, priority: int) -> None:
     """Schedule an already-fired *call* again, at absolute time *when* (ns)."""
-    call.callbacks = [_fire]
+    call.callbacks = _FIRE
     heappush(env._queue, (when, priority, next(env._eid), call))
 
 
@@ -63,7 +66,8 @@ def run_until(env, end: int) -> None:
     order, the same callback protocol and failure check, minus two Python calls per event
     for vsmsim's own :class:`Call` entries (measured: ~5 % of the run time of the standard
     workload). SimPy's processes and events scheduled by guest programs run unchanged.
-    ``env._cur`` holds the (priority, id) of the event being processed.
+    ``env._cur_prio`` and ``env._cur_eid`` hold the priority and id of the event being
+    processed.
     """
     from heapq import heappop
 
@@ -72,7 +76,8 @@ def run_until(env, end: int) -> None:
     while q and q[0][0] < end:
         now, prio, eid, ev = heappop(q)
         env._now = now
-        env._cur = (prio, eid)
+        env._cur_prio = prio
+        env._cur_eid = eid
         if ev.__class__ is call_type:
             ev.callbacks = None
             ev.fn(ev.arg)

@@ -28,7 +28,8 @@ def _amount(value, n: int, v: int) -> int:
 class CompiledPath:
     """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
 
-    __slots__ = ("name", "code", "fixed", "counts", "_parts", "_rng_sample", "total_mean")
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "_rng_sample", "total_mean",
+                 "exit_only")
 
     def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
         self.name = name
@@ -55,8 +56,12 @@ class CompiledPath:
                     segs.append((is_vp, ns))
             self.fixed = tuple(_merge(segs))
             self._parts = None
+            # ns of a path that is one fixed VP segment (a plain exit), else 0
+            f = self.fixed
+            self.exit_only = f[0][1] if len(f) == 1 and f[0][0] else 0
         else:
             self.fixed = None
+            self.exit_only = 0
             self._parts = [(is_vp, [(d.sampler(cost_rng), t) for d, t in items])
                            for is_vp, items in parts]
 

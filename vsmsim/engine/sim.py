@@ -190,16 +190,19 @@ class Simulation:
             _Chain(self, vp, segs, fn, arg).step()
 
     # ------------------------------------------------------------------ delivery
+    @staticmethod
+    def situation(vp, vtl: int) -> int:
+        """Where context (vp, vtl) stands for a delivery starting now (SIT_*)."""
+        if vp.halted:
+            act = vp.active
+            return SIT_HALTED if vtl == act else SIT_INACTIVE_HALTED if vtl > act else SIT_LOWER
+        nv = vp.next_vtl
+        return SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
+
     def deliver(self, vp, irq: int, timer: bool, send_code: int = -1) -> None:
         """Take interrupt *irq* along the delivery path its target's state selects."""
         rows = self.rec.rows
-        vtl = rows[irq + F_VTL]
-        if vp.halted:
-            act = vp.active
-            sit = SIT_HALTED if vtl == act else SIT_INACTIVE_HALTED if vtl > act else SIT_LOWER
-        else:
-            nv = vp.next_vtl
-            sit = SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
+        sit = self.situation(vp, rows[irq + F_VTL])
         path = self.deliver_paths[sit][timer]
         if sit:
             rows[irq + F_WOKE] = 1
@@ -212,10 +215,19 @@ class Simulation:
             rows[irq + F_PATH] = code
         else:
             rows[irq + F_PATH] = path.code
+        self._take(vp, path, irq, sit)
+
+    def _take(self, vp, path, irq: int, sit: int) -> None:
+        """Walk delivery *path* to *vp* for *irq*; it ends with the interrupt pending."""
+        counters = self.counters
         if sit == SIT_LOWER:
-            self.counters[10] += 1  # 'pended'
+            counters[10] += 1  # 'pended'
         for idx, amount in path.counts:
-            self.counters[idx] += amount
+            counters[idx] += amount
+        ns = path.exit_only
+        if ns and FUSE:
+            vp.exit_then_pend(ns, irq)
+            return
         segs = path.fixed if path.fixed is not None else path.segments()
         if FUSE and len(segs) == 1 and segs[0][0]:
             vp.exit_then_pend(segs[0][1], irq)
@@ -224,9 +236,12 @@ class Simulation:
 
     def raise_timer(self, vp_idx, vtl, vector, service, widx) -> None:
         """A LAPIC timer of context (vp_idx, vtl) expires now."""
+        vp = self.vps[vp_idx]
+        sit = self.situation(vp, vtl)
+        path = self.deliver_paths[sit][1]
         irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
-                                     self.env._now, service, -1, 0)
-        self.deliver(self.vps[vp_idx], irq, True)
+                                     self.env._now, service, path.code, 1 if sit else 0)
+        self._take(vp, path, irq, sit)
 
     def raise_external(self, vp_idx, vtl, vector, service, widx) -> None:
         """A device interrupt for (vp_idx, vtl) is asserted now."""

@@ -158,7 +158,8 @@ class VP:
         """Close the books at the end of the run (ns)."""
         if self.fuse_irq >= 0:
             self.settle(now)
-        self._stop_segment(now)
+        if self.work:
+            self._stop_segment(now)
         self._account(self.acc_state, now)
         if self.tl:
             self._timeline(self.tl_state, now)
@@ -186,7 +187,8 @@ class VP:
             return
         env = self.env
         now = env._now
-        self._stop_segment(now)
+        if self.work:
+            self._stop_segment(now)
         self.in_oh = True
         self._account(self.nvtl + 1, now)
         if self.tl:
@@ -203,7 +205,8 @@ class VP:
     def settle(self, now: int) -> None:
         """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
         t1 = self.fuse_t1
-        if now < t1 or (now == t1 and self.env._cur < (DONE, self.fuse_eid)):
+        env = self.env
+        if now < t1 or (now == t1 and (env._cur_prio, env._cur_eid) < (DONE, self.fuse_eid)):
             # Something happens before the handler would start: back to an ordinary job.
             irq = self.fuse_irq
             self.fuse_irq = -1
@@ -240,7 +243,8 @@ class VP:
         else:
             # Nothing queued ahead of it: start it now (what dispatch would do, cheaper).
             now = self.env._now
-            self._stop_segment(now)
+            if self.work:
+                self._stop_segment(now)
             self._start_job(ns, state, fn, arg, now)
 
     def _start_job(self, ns, state, fn, arg, now):
@@ -300,8 +304,29 @@ class VP:
         if gen != self.gen:
             return  # preempted: this completion is stale
         now = self.env._now
-        if self.fuse_irq >= 0:
-            self.settle(now)
+        irq = self.fuse_irq
+        if irq >= 0:
+            # A fused delivery ran undisturbed: its exit, then its whole handler.
+            self.fuse_irq = -1
+            c = self.fuse_ctx
+            t1 = self.fuse_t1
+            self.in_oh = False
+            self.acc[self.acc_state] += t1 - self.acc_since
+            self.acc[c.vtl] += now - t1
+            self.acc_state = c.vtl
+            self.acc_since = now
+            rows = self.sim.rec.rows
+            rows[irq + F_START] = t1
+            rows[irq + F_END] = now
+            if c.entered_irq:
+                rows[irq + F_SWITCHED] = 1
+                c.entered_irq = False
+            if self.tl:
+                self._timeline(S_HANDLER, t1, irq)
+                self.tl_vtl = c.vtl
+            self.gen += 1
+            self.dispatch()
+            return
         c = self.seg_ctx
         w = self.work
         self.work = W_NONE
@@ -341,25 +366,31 @@ class VP:
             return
         now = self.env._now
         if self.oh_q:
-            self._stop_segment(now)
+            if self.work:
+                self._stop_segment(now)
             ns, state, fn, arg = self.oh_q.popleft()
             self._start_job(ns, state, fn, arg, now)
             return
         act = self.active
         ctxs = self.ctxs
         for v in range(self.nvtl - 1, act, -1):
-            if ctxs[v].deliverable():
-                self._stop_segment(now)
+            h = ctxs[v]
+            m = h.irr_mask  # Context.deliverable(), inlined: this runs on every dispatch
+            if m and h.handler < 0 and m.bit_length() - 1 > h.tpr:
+                if self.work:
+                    self._stop_segment(now)
                 self.begin_switch(v, R_INTERRUPT, -1)
                 return
         c = ctxs[act]
         if c.handler >= 0:
             if self.work != W_HANDLER or self.seg_ctx is not c:
-                self._stop_segment(now)
+                if self.work:
+                    self._stop_segment(now)
                 self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
         if c.deferred:
-            self._stop_segment(now)
+            if self.work:
+                self._stop_segment(now)
             # A guest action (IPI send, VTL call) issued while this context could not run.
             fn, arg = c.deferred.popleft()
             fn(arg)
@@ -367,7 +398,8 @@ class VP:
             return
         m = c.irr_mask
         if m and m.bit_length() - 1 > c.tpr:
-            self._stop_segment(now)
+            if self.work:
+                self._stop_segment(now)
             cls = m.bit_length() - 1
             q = c.irr[cls]
             irq = q.popleft()
@@ -383,25 +415,30 @@ class VP:
             self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
         if c.ret_req and act > 0:
-            self._stop_segment(now)
+            if self.work:
+                self._stop_segment(now)
             self.begin_switch(act - 1, R_RETURN, -1)
             return
         if c.prog_pending:
             if self.work != W_WAIT or self.seg_ctx is not c:
-                self._stop_segment(now)
+                if self.work:
+                    self._stop_segment(now)
                 self._start_segment(c, W_WAIT, 0, now)
             return
         if c.task_rem >= 0:
             if self.work != W_TASK or self.seg_ctx is not c:
-                self._stop_segment(now)
+                if self.work:
+                    self._stop_segment(now)
                 self._start_segment(c, W_TASK, c.task_rem, now)
             return
         if c.compute:
             if self.work != W_COMPUTE or self.seg_ctx is not c:
-                self._stop_segment(now)
+                if self.work:
+                    self._stop_segment(now)
                 self._start_segment(c, W_COMPUTE, 0, now)
             return
-        self._stop_segment(now)
+        if self.work:
+            self._stop_segment(now)
         if act > 0:
             self.begin_switch(act - 1, R_RETURN, -1)
             return
