@@ -24,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 
 from ._toml import toml as tomllib
+from ._toml import toml_str as _toml_str
+from ._toml import toml_value as _toml_value
 from .dists import Dist, fixed, parse_dist
 from .errors import InputError
 from .units import UnitError
@@ -177,21 +179,3 @@ def dump_profile(profile: CostProfile) -> str:
             for k, v in d[section].items():
                 lines.append(f"{k} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"
-
-
-def _toml_str(s: str) -> str:
-    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return _toml_str(str(v))

@@ -35,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 
 from ._toml import toml as tomllib
+from ._toml import toml_value
 from .costs import COST_NAMES
 from .errors import InputError
 
@@ -85,7 +86,7 @@ class Step:
     """One costed step of a path: ``times`` x cost ``cost``, paid by ``payer``."""
 
     cost: str
-    payer: str          # "vp" (sender/receiver/switching VP) or "none"
+    payer: str          # "sender", "receiver", "vp" (the VP whose time it takes) or "none"
     times: object = 1   # int, or "N", "V", "N*V"
     count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
 
@@ -197,8 +198,7 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
                     raise DesignError(f"{where}: count {c!r} is not a counter; allowed: "
                                       f"{', '.join(COUNTERS)}")
                 _times(amount, f"{where}: count.{c}")
-            out.append(Step(cost, "none" if payer == "none" else "vp", times,
-                            tuple(cnt.items())))
+            out.append(Step(cost, payer, times, tuple(cnt.items())))
         paths[name] = tuple(out)
     missing = [k for k in PATHS if k not in paths and k not in OPTIONAL_PATHS]
     if missing:
@@ -235,6 +235,23 @@ def load_design(name_or_path) -> Design:
     except tomllib.TOMLDecodeError as e:
         raise DesignError(f"{path}: TOML syntax error: {e}") from None
     return design_from_dict(data, source=str(path))
+
+
+def dump_design(design: Design) -> str:
+    """The design as TOML text that :func:`load_design` reads back (for your own variants)."""
+    d = design.to_dict()
+    lines = [f"name = {toml_value(d['name'])}", f"description = {toml_value(d['description'])}",
+             "", "[capabilities]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in d["capabilities"].items()]
+    lines += ["", "[path]"]
+    for name, steps in d["path"].items():
+        if not steps:
+            lines.append(f'"{name}" = []')
+            continue
+        lines.append(f'"{name}" = [')
+        lines += [f"  {toml_value(s)}," for s in steps]
+        lines.append("]")
+    return "\n".join(lines) + "\n"
 
 
 def list_designs() -> list[Design]:

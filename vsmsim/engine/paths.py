@@ -41,7 +41,7 @@ class CompiledPath:
             for c, amount in s.count:
                 idx = COUNTER_INDEX[c]
                 counts[idx] = counts.get(idx, 0) + _amount(amount, n, v)
-            is_vp = s.payer == "vp"
+            is_vp = s.payer != "none"
             if parts and parts[-1][0] == is_vp:
                 parts[-1][1].append((profile[s.cost], times))
             else:
