@@ -351,11 +351,31 @@ class Scenario(Strict):
                 if late:
                     errs.append(f"{where}.at: {late[0]} ns is not before the end of the run "
                                 f"(duration = {self.duration} ns)")
+        # Design and cost profile names are checked here, before anything runs.
+        from .costs import load_profile
+        from .designs import load_design
+        try:
+            load_profile(self.costs.profile).with_overrides(self.costs.override)
+        except InputError as e:
+            errs.append(str(e))
+        try:
+            load_design(self.design)
+        except InputError as e:
+            errs.append(str(e))
         if self.record.window is not None and self.record.window[1] <= self.record.window[0]:
             errs.append(f"record.window: {list(self.record.window)} must be [start, end) with end > start")
         if errs:
             raise ValueError("\n".join(errs))
         return self
+
+    @classmethod
+    def model_validate(cls, obj, *args, **kwargs) -> "Scenario":
+        """Validate *obj* (a dict) into a Scenario; bad input raises :class:`ScenarioError`
+        with one line per problem, naming the field, the value and what is allowed."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as e:
+            raise ScenarioError(format_validation_error(e)) from None
 
     # ---------------------------------------------------------------- public helpers
     def with_overrides(self, overrides: dict) -> "Scenario":
@@ -457,18 +477,12 @@ def scenario_from_dict(data: dict, source: str = "") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source or 'scenario'}: expected a table of keys, got {type(data).__name__}")
     try:
-        sc = Scenario.model_validate(copy.copy(data))
-    except ValidationError as e:
-        raise ScenarioError(format_validation_error(e, source)) from None
-    # Design and cost profile names are checked here, before anything runs.
-    from .costs import load_profile
-    from .designs import load_design
-    try:
-        load_profile(sc.costs.profile).with_overrides(sc.costs.override)
-        load_design(sc.design)
-    except InputError as e:
-        raise ScenarioError(f"{source + ': ' if source else ''}{e}") from None
-    return sc
+        return Scenario.model_validate(copy.copy(data))
+    except ScenarioError as e:
+        if not source:
+            raise
+        raise ScenarioError("\n".join(f"{source}: {line}" for line in str(e).splitlines())) \
+            from None
 
 
 def load_scenario(path) -> Scenario:

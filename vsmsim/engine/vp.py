@@ -18,7 +18,8 @@ Decision rules applied by :meth:`VP.dispatch` (MODEL.md section 2), in order:
 2. the highest VTL above the active one with a deliverable interrupt (pending class above
    its TPR; RFLAGS.IF is irrelevant) is entered at once (rules 6, 7, 10);
 3. in the active context: the handler in service runs to completion; else the highest
-   pending class above the TPR starts a handler (FIFO within a class); else a return the
+   pending class above the TPR starts a handler (FIFO within a class); else guest actions
+   that waited for this context to run (IPI sends, VTL calls); else a return the
    guest program asked for; else the guest program's zero-time wait; else its task (a
    ``ctx.run`` or a VTL call's service); else background compute;
 4. with nothing to run, a higher VTL returns to the next lower enabled VTL (TLFS
@@ -388,14 +389,6 @@ class VP:
                     self._stop_segment(now)
                 self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
-        if c.deferred:
-            if self.work:
-                self._stop_segment(now)
-            # A guest action (IPI send, VTL call) issued while this context could not run.
-            fn, arg = c.deferred.popleft()
-            fn(arg)
-            self.again = True
-            return
         m = c.irr_mask
         if m and m.bit_length() - 1 > c.tpr:
             if self.work:
@@ -413,6 +406,15 @@ class VP:
             c.handler = irq
             c.h_rem = rows[irq + F_SERVICE]
             self._start_segment(c, W_HANDLER, c.h_rem, now)
+            return
+        if c.deferred:
+            if self.work:
+                self._stop_segment(now)
+            # A guest action (IPI send, VTL call) issued while this context could not run;
+            # pending interrupts were taken first, as the guest has interrupts enabled.
+            fn, arg = c.deferred.popleft()
+            fn(arg)
+            self.again = True
             return
         if c.ret_req and act > 0:
             if self.work:
