@@ -121,3 +121,12 @@ def test_check_catches_broken_tables():
     broken.interrupts = irq
     problems = vsmsim.check(broken, raise_on_error=False)
     assert any("negative remaining work" in p for p in problems)
+
+
+def test_progress_slices_do_not_change_results():
+    seen = []
+    a = vsmsim.simulate(MIXED, progress=lambda done, total: seen.append((done, total)))
+    b = vsmsim.simulate(MIXED)
+    pd.testing.assert_frame_equal(a.interrupts, b.interrupts)
+    pd.testing.assert_frame_equal(a.switches, b.switches)
+    assert seen[-1] == (20_000_000, 20_000_000) and len(seen) >= 100

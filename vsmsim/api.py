@@ -16,14 +16,26 @@ def _as_scenario(scenario) -> Scenario:
     return load_scenario(scenario)
 
 
-def simulate(scenario, *, debug: bool = False, baseline: bool = False) -> Result:
+def simulate(scenario, *, debug: bool = False, baseline: bool = False,
+             progress=None) -> Result:
     """Run *scenario* (a Scenario, dict or file path) once; deterministic for its seed.
 
     With *debug*, the engine asserts its invariants while it runs (slower). With
     *baseline*, VSM-off is simulated too and the result's summary gains ``vtl0_tax``.
+    *progress*: ``True`` for a tqdm bar on stderr (simulated ms), or a callable
+    ``progress(done_ns, total_ns)``.
     """
     sc = _as_scenario(scenario)
-    sim = Simulation(sc, debug=debug).run()
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+        bar = tqdm(total=sc.duration // 1_000_000 or 1, unit="ms", desc=sc.name, leave=False)
+        progress = lambda done, total: bar.update(done // 1_000_000 - bar.n)  # noqa: E731
+    try:
+        sim = Simulation(sc, debug=debug).run(progress)
+    finally:
+        if bar is not None:
+            bar.close()
     res = build_result(sim)
     if baseline:
         attach_baseline(res, simulate(vsm_off(sc), debug=debug))

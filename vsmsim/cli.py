@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
         from .trace import parse_window
         parse_window(args.trace_window, sc.duration)  # bad input fails before anything runs
         sc = sc.with_overrides({"record.timeline": True})
-    res = simulate(sc, baseline=args.baseline)
+    res = simulate(sc, baseline=args.baseline, progress=True if _progress_enabled() else None)
     out = Path(args.out) if args.out else _default_out(sc, res.design)
     res.save(out)
     if args.trace:

@@ -363,8 +363,12 @@ class Simulation:
                                             else 0) for c in vp.ctxs])
         self.snap = (acc, compute, list(self.counters))
 
-    def run(self):
-        """Run to the scenario's duration; return the raw recorder and totals."""
+    def run(self, progress=None):
+        """Run to the scenario's duration and return self.
+
+        *progress*, if given, is called as ``progress(done_ns, total_ns)`` about a hundred
+        times along the way (the run is cut into slices; results are the same).
+        """
         t0 = time.perf_counter()
         for vp in self.vps:
             at(self.env, 0, lambda vp: vp.dispatch(), vp, priority=DONE)
@@ -374,7 +378,13 @@ class Simulation:
         self.snap = None
         if self.sc.warmup > 0:
             at(self.env, self.sc.warmup, self._snapshot, None, priority=0)
-        run_until(self.env, end)
+        if progress is None:
+            run_until(self.env, end)
+        else:
+            step = max(end // 100, 1)
+            for t in range(step, end + step, step):
+                run_until(self.env, min(t, end))
+                progress(min(t, end), end)
         for vp in self.vps:
             vp.finish(end)
         self.wall_s = time.perf_counter() - t0
