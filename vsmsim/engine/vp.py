@@ -50,7 +50,7 @@ from ..record import (
     S_TRANSITION,
     S_WAIT,
 )
-from .clock import DONE, Call, at
+from .clock import _FIRE, DONE, Call, at
 
 W_NONE, W_HANDLER, W_TASK, W_COMPUTE, W_WAIT = 0, 1, 2, 3, 4
 _W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
@@ -105,7 +105,8 @@ class VP:
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
                  "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
-                 "debug", "fuse_irq", "fuse_t1", "fuse_eid", "fuse_ctx")
+                 "debug", "fuse_irq", "fuse_t1", "fuse_eid", "fuse_ctx", "job_call", "job_fn",
+                 "job_arg")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
         self.sim = sim
@@ -138,6 +139,9 @@ class VP:
         self.fuse_t1 = 0
         self.fuse_eid = 0
         self.fuse_ctx = None
+        self.job_call = Call(self._job_end)
+        self.job_fn = None
+        self.job_arg = None
 
     # ------------------------------------------------------------ accounting
     def _account(self, state: int, now: int) -> None:
@@ -212,8 +216,7 @@ class VP:
             irq = self.fuse_irq
             self.fuse_irq = -1
             self.gen += 1  # the fused completion is stale now
-            call = Call(self._job_end, (self.pend, irq))
-            heappush(self.env._queue, (t1, DONE, self.fuse_eid, call))
+            self._schedule_job_end(t1, self.pend, irq, self.fuse_eid)
             return
         # The handler started at t1 and has been running since.
         irq = self.fuse_irq
@@ -251,15 +254,25 @@ class VP:
     def _start_job(self, ns, state, fn, arg, now):
         self.in_oh = True
         self.halted = False
-        self._account(self.nvtl + (0 if state == S_TRANSITION else 1), now)
+        acc_state = self.nvtl + (0 if state == S_TRANSITION else 1)
+        self.acc[self.acc_state] += now - self.acc_since
+        self.acc_state = acc_state
+        self.acc_since = now
         if self.tl:
             self._timeline(state, now)
-        c = Call(self._job_end, (fn, arg))
-        heappush(self.env._queue, (now + ns, DONE, next(self.env._eid), c))
+        self._schedule_job_end(now + ns, fn, arg, next(self.env._eid))
 
-    def _job_end(self, job):
+    def _schedule_job_end(self, when, fn, arg, eid):
+        # A VP has at most one job in flight, so one Call object serves all its job ends.
+        self.job_fn = fn
+        self.job_arg = arg
+        call = self.job_call
+        call.callbacks = _FIRE
+        heappush(self.env._queue, (when, DONE, eid, call))
+
+    def _job_end(self, _):
         self.in_oh = False
-        fn, arg = job
+        fn, arg = self.job_fn, self.job_arg
         # fn usually changes state and would dispatch; hold that and dispatch once after.
         self.dispatching = True
         fn(arg)
