@@ -119,14 +119,17 @@ class ExternalSource(Source):
 
 
 class _IpiBase(Source):
+    def __init__(self, sim, widx, w, seq):
+        super().__init__(sim, widx, w, seq)
+        n = sim.n
+        self._rand = _Blocks(lambda: self.dest_rng.integers(0, max(n - 1, 1), _BLOCK))
+
     def dests(self, sender):
         d = self.w.dest
         n = self.sim.n
         if d == "random":
             if n == 1:
                 return [sender]
-            if not hasattr(self, "_rand"):
-                self._rand = _Blocks(lambda: self.dest_rng.integers(0, n - 1, _BLOCK))
             x = self._rand.next()
             return [x + 1 if x >= sender else x]
         if d == "self":
