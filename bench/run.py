@@ -439,8 +439,11 @@ def targets(out: dict) -> list[dict]:
         {"target": "wall s per simulated s (median)", "value": std["wall_per_sim_s_median"],
          "limit": f"<= {TARGET_WALL_PER_SIM_S}",
          "pass": std["wall_per_sim_s_median"] <= TARGET_WALL_PER_SIM_S},
-        {"target": "model actions/s / baseline events/s", "value": out["ratio"],
-         "limit": f">= {TARGET_RATIO}", "pass": out["ratio"] >= TARGET_RATIO},
+        # The baseline is "a bare SimPy loop of timeouts" (its 1.15 M events/s is
+        # the process style); the callback baseline is reported beside it.
+        {"target": "model actions/s / baseline events/s (processes)",
+         "value": out["ratio_processes"], "limit": f">= {TARGET_RATIO}",
+         "pass": out["ratio_processes"] >= TARGET_RATIO},
         {"target": "peak RSS MB", "value": std["peak_rss_mb"],
          "limit": f"<= {TARGET_PEAK_RSS_MB:g}", "pass": std["peak_rss_mb"] <= TARGET_PEAK_RSS_MB},
     ]
