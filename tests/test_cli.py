@@ -90,3 +90,15 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, text
     assert len(lines) == 1 and fragment in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_sweep_then_plot_its_directory(tmp_path):
+    s = write(tmp_path, GOOD)
+    r = vsmsim("sweep", s, "--grid", "vm.vps=1,2", "--grid", "design=planes,vm-per-vtl",
+               "--replications", "2", "--executor", "serial", "--out", tmp_path / "sw",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "8 runs" in r.stdout and "0 failed" in r.stdout
+    r2 = vsmsim("plot", tmp_path / "sw", cwd=tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    assert (tmp_path / "sw" / "delivery_p99-timer-vtl1.png").is_file()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .bars import counter_bars, residency_bars
-from .latency import latency_cdf, wakeup_histogram
+from .latency import latency_cdf, latency_vs_vcpus, wakeup_histogram
 from .style import as_results, save_figure
 from .timeline import timeline
 
@@ -112,6 +112,30 @@ def plot_saved(path, formats=("png",)) -> list[Path]:
 
     *path* is a directory written by ``Result.save`` (has ``manifest.json``) or by
     ``Comparison.save`` (one subdirectory per design, ``comparison.csv``; the
-    ``_vsm-off`` baseline is skipped). Plots are written into *path*; returns the paths.
+    ``_vsm-off`` baseline is skipped), or a sweep directory (``sweep.json`` and
+    ``runs.parquet``: each delivery p99 and the residencies against the first grid key).
+    Plots are written into *path*; returns the paths.
     """
+    path = Path(path)
+    if (path / "sweep.json").is_file() and (path / "runs.parquet").is_file():
+        return _plot_sweep(path, formats)
     return plot_results(load_saved(path), path, formats)
+
+
+def _plot_sweep(path: Path, formats) -> list[Path]:
+    import json
+
+    grid = list(json.loads((path / "sweep.json").read_text())["grid"])
+    runs = pd.read_parquet(path / "runs.parquet")
+    x = grid[0]
+    hue = grid[1] if len(grid) > 1 else None
+    metrics = [c for c in runs.columns if c.startswith(("delivery_p99[", "residency["))
+               and not c.endswith(("_ci_low", "_ci_high"))]
+    written = []
+    for m in metrics:
+        fig = latency_vs_vcpus(runs, m, x=x, hue=hue)
+        try:
+            written.extend(save_figure(fig, path, _slug(m), formats))
+        finally:
+            fig.clear()
+    return written
