@@ -175,26 +175,27 @@ class TimerWorkload(_Named, Arrivals):
     service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
 
 
-class IpiWorkload(_Named, Arrivals):
+class _Sends(_Named, Arrivals):
+    """Keys shared by the IPI kinds: who sends, to whom, which vector, handler time."""
+
+    senders: VpSet = "all"
+    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
+    vector: Vector = 0xFB
+    service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
+
+
+class IpiWorkload(_Sends):
     """APIC IPIs (ICR writes) within one VTL, from senders to destinations."""
 
     kind: Literal["ipi"]
-    senders: VpSet = "all"
-    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
     dest_mode: Literal["physical", "logical"] = "physical"
-    vector: Vector = 0xFB
-    service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
 
 
-class PvIpiWorkload(_Named, Arrivals):
+class PvIpiWorkload(_Sends):
     """Hyper-V PV IPIs (HvCallSendSyntheticClusterIpi), optionally to another VTL."""
 
     kind: Literal["pv-ipi"]
-    senders: VpSet = "all"
-    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
     target_vtl: Optional[int] = Field(None, ge=0, lt=MAX_VTLS)
-    vector: Vector = 0xFB
-    service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
 
 
 class ExternalWorkload(_Named, Arrivals):
