@@ -43,7 +43,6 @@ from ..record import (
     R_INTERRUPT,
     R_RETURN,
     S_COMPUTE,
-    S_EXIT,
     S_HALTED,
     S_HANDLER,
     S_TASK,
@@ -51,8 +50,9 @@ from ..record import (
     S_WAIT,
 )
 from .clock import _FIRE, DONE, Call, at
+from .fusion import FusedDeliveries
+from .work import W_COMPUTE, W_HANDLER, W_NONE, W_TASK, W_WAIT
 
-W_NONE, W_HANDLER, W_TASK, W_COMPUTE, W_WAIT = 0, 1, 2, 3, 4
 _W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
 
 
@@ -99,7 +99,7 @@ class Context:
         return m != 0 and self.handler < 0 and m.bit_length() - 1 > self.tpr
 
 
-class VP:
+class VP(FusedDeliveries):
     """One virtual processor: its contexts, the active VTL, and the dispatcher."""
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
@@ -135,7 +135,7 @@ class VP:
         self.tl_irq = -1
         self.tl_vtl = 0
         self.debug = debug
-        self.fuse_irq = -1       # a delivery exit fused with the handler it leads to (see fuse)
+        self.fuse_irq = -1       # a delivery exit fused with its handler (engine.fusion)
         self.fuse_t1 = 0
         self.fuse_eid = 0
         self.fuse_ctx = None
@@ -170,73 +170,6 @@ class VP:
             self._timeline(self.tl_state, now)
 
     # ------------------------------------------------------------ jobs
-    # ------------------------------------------------------------ fused deliveries
-    # The commonest pair of events is "the receiving vCPU exits to take an interrupt" (an
-    # overhead job) followed at once by "its handler starts". When nothing else can happen
-    # on the VP in between, the pair is fused: one completion event at the handler's end
-    # instead of two. Anything that touches the VP before the handler would have started
-    # splits the pair again (the job's end is scheduled with the event id it would have had),
-    # so a fused run is event-for-event the same as an unfused one.
-
-    def exit_then_pend(self, ns: int, irq: int) -> None:
-        """Deliver *irq* after *ns* of receiver exit: a job, fused with the handler if possible."""
-        if self.in_oh or self.oh_q or self.dispatching or self.halted:
-            self.push_job(ns, S_EXIT, self.pend, irq)
-            return
-        rows = self.sim.rec.rows
-        vtl = rows[irq + F_VTL]
-        c = self.ctxs[vtl]
-        if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
-                or rows[irq + F_VECTOR] >> 4 <= c.tpr):
-            self.push_job(ns, S_EXIT, self.pend, irq)
-            return
-        env = self.env
-        now = env._now
-        if self.work:
-            self._stop_segment(now)
-        self.in_oh = True
-        self._account(self.nvtl + 1, now)
-        if self.tl:
-            self._timeline(S_EXIT, now)
-        t1 = now + ns
-        self.fuse_irq = irq
-        self.fuse_t1 = t1
-        self.fuse_ctx = c
-        self.fuse_eid = next(env._eid)  # the id the unfused job end would have had
-        self.gen += 1
-        call = Call(self._seg_end, self.gen)
-        heappush(env._queue, (t1 + rows[irq + F_SERVICE], DONE, next(env._eid), call))
-
-    def settle(self, now: int) -> None:
-        """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
-        t1 = self.fuse_t1
-        env = self.env
-        if now < t1 or (now == t1 and (env._cur_prio, env._cur_eid) < (DONE, self.fuse_eid)):
-            # Something happens before the handler would start: back to an ordinary job.
-            irq = self.fuse_irq
-            self.fuse_irq = -1
-            self.gen += 1  # the fused completion is stale now
-            self._schedule_job_end(t1, self.pend, irq, self.fuse_eid)
-            return
-        # The handler started at t1 and has been running since.
-        irq = self.fuse_irq
-        self.fuse_irq = -1
-        c = self.fuse_ctx
-        self.in_oh = False
-        self._account(c.vtl, t1)
-        rows = self.sim.rec.rows
-        rows[irq + F_START] = t1
-        if c.entered_irq:
-            rows[irq + F_SWITCHED] = 1
-            c.entered_irq = False
-        c.handler = irq
-        c.h_rem = rows[irq + F_SERVICE]
-        self.work = W_HANDLER
-        self.seg_ctx = c
-        self.seg_start = t1
-        if self.tl:
-            self._timeline(S_HANDLER, t1, irq)
-
     def push_job(self, ns: int, state: int, fn, arg) -> None:
         """Queue *ns* of overhead on this VP (exit or transition); then ``fn(arg)``."""
         if self.fuse_irq >= 0:
