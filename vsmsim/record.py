@@ -103,7 +103,9 @@ class Recorder:
             return out
 
         raised, start, end = m[:, F_RAISED], m[:, F_START], m[:, F_END]
-        return pd.DataFrame({
+        # copy=False: the columns built here are fresh already; a second copy into
+        # consolidated blocks would double the peak memory of a long run.
+        return pd.DataFrame(copy=False, data={
             "id": np.arange(n, dtype=np.int64),
             "workload": pd.Categorical.from_codes(m[:, F_WORKLOAD].astype(np.int32),
                                                   categories=list(workload_names)),
@@ -127,13 +129,14 @@ class Recorder:
             "service_ns": m[:, F_SERVICE].copy(),
         })
 
+
     def switches_frame(self) -> pd.DataFrame:
         """The switch table of ARCHITECTURE.md."""
         m = np.frombuffer(self.sw, dtype=np.int64).reshape(-1, NSW) if len(self.sw) \
             else np.zeros((0, NSW), np.int64)
         end = pd.array(m[:, 5], dtype="Int64")
         end[m[:, 5] < 0] = pd.NA
-        return pd.DataFrame({
+        return pd.DataFrame(copy=False, data={
             "vp": m[:, 0].copy(),
             "from_vtl": m[:, 1].copy(),
             "to_vtl": m[:, 2].copy(),
