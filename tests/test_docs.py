@@ -23,3 +23,17 @@ EXAMPLES = [(p.name, i, code) for p in sorted(DOCS.glob("*.md"))
 def test_python_examples_in_the_docs_run(page, index, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, f"{page}#{index}", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_toml_examples_in_the_readme_validate(tmp_path):
+    import vsmsim
+
+    readme = (DOCS.parent / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks
+    for i, text in enumerate(blocks):
+        f = tmp_path / f"readme{i}.toml"
+        f.write_text(text)
+        sc = vsmsim.load_scenario(f)
+        res = vsmsim.simulate(sc.with_overrides({"duration": "2ms"}))
+        assert len(res.interrupts) > 0
