@@ -95,11 +95,8 @@ def cmd_compare(args) -> int:
     if bar:
         bar.close()
     out = Path(args.out) if args.out else Path("results") / sc.name / "compare"
-    cmp.save(out)
-    written = []
-    if not args.no_plots:
-        from .plots import plot_comparison
-        written = plot_comparison(cmp, out, formats=("png", "svg") if args.svg else ("png",))
+    formats = None if args.no_plots else (("png", "svg") if args.svg else ("png",))
+    written = cmp.save(out, plots=formats)
     s = cmp.summary()
     keys = [m for m in ("delivery_p50", "delivery_p99", "roundtrip_p50", "vtl0_tax")
             if m in s.index.get_level_values(0)]

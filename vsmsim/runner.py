@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .api import _as_scenario, attach_baseline, simulate, vsm_off
-from .atomic import atomic_write
+from .atomic import atomic_dir
 from .config import Scenario
 from .designs import BUILTIN_DESIGNS, load_design
 from .results import Result
@@ -37,17 +37,28 @@ class Comparison:
             frames.append(s.rename(name))
         return pd.concat(frames, axis=1)
 
-    def save(self, path) -> None:
-        """Save each design's result under ``path/<design>/`` and ``comparison.csv``."""
+    def save(self, path, plots=None) -> list:
+        """Save each design's result under ``path/<design>/`` and ``comparison.csv``.
+
+        With *plots* (a tuple of formats, e.g. ``("png",)``) the comparison plots are
+        written too. The directory is replaced as a whole: complete or absent. Returns
+        the plot paths.
+        """
         from pathlib import Path
 
+        written = []
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        for name, res in self.results.items():
-            res.save(path / _safe(name))
-        if self.baseline is not None:
-            self.baseline.save(path / "_vsm-off")
-        atomic_write(path / "comparison.csv", lambda tmp: self.summary().to_csv(tmp))
+        with atomic_dir(path) as tmp:
+            for name, res in self.results.items():
+                res.save(tmp / _safe(name))
+            if self.baseline is not None:
+                self.baseline.save(tmp / "_vsm-off")
+            self.summary().to_csv(tmp / "comparison.csv")
+            if plots:
+                from .plots import plot_comparison
+                written = [path / p.relative_to(tmp)
+                           for p in plot_comparison(self, tmp, formats=plots)]
+        return written
 
 
 def _safe(name: str) -> str:
