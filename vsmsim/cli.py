@@ -67,7 +67,7 @@ def cmd_run(args) -> int:
         from .trace import write_trace
         write_trace(res, out / "trace.json", window=args.trace_window)
     n = len(res.interrupts)
-    print(f"{sc.name} [{res.design}]: {n} interrupts, {len(res.switches)} VTL switches, "
+    print(f"{sc.name} [{res.design}]: {n:,} interrupts, {len(res.switches):,} VTL switches, "
           f"{res.meta['wall_s']:.2f} s wall for {sc.duration / 1e9:g} s simulated -> {out}")
     s = res.summary()
     lat = s[s["metric"].isin(["delivery_p50", "delivery_p99"])]
