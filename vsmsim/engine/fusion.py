@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from heapq import heappush
 
-from ..record import F_SERVICE, F_START, F_SWITCHED, F_VECTOR, F_VTL, S_EXIT, S_HANDLER
+from ..record import F_SERVICE, F_VECTOR, F_VTL, S_EXIT, S_HANDLER
 from .clock import DONE, Call
 from .work import W_HANDLER
 
@@ -72,13 +72,7 @@ class FusedDeliveries:
         c = self.fuse_ctx
         self.in_oh = False
         self._account(c.vtl, t1)
-        rows = self.sim.rec.rows
-        rows[irq + F_START] = t1
-        if c.entered_irq:
-            rows[irq + F_SWITCHED] = 1
-            c.entered_irq = False
-        c.handler = irq
-        c.h_rem = rows[irq + F_SERVICE]
+        self._handler_started(c, irq, t1)
         self.work = W_HANDLER
         self.seg_ctx = c
         self.seg_start = t1

@@ -344,13 +344,7 @@ class VP(FusedDeliveries):
             irq = q.popleft()
             if not q:
                 c.irr_mask = m & ~(1 << cls)
-            rows = self.sim.rec.rows
-            rows[irq + F_START] = now
-            if c.entered_irq:
-                rows[irq + F_SWITCHED] = 1
-                c.entered_irq = False
-            c.handler = irq
-            c.h_rem = rows[irq + F_SERVICE]
+            self._handler_started(c, irq, now)
             self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
         if c.deferred:
@@ -395,6 +389,16 @@ class VP(FusedDeliveries):
             self._account(self.nvtl + 2, now)
             if self.tl:
                 self._timeline(S_HALTED, now)
+
+    def _handler_started(self, c: Context, irq: int, t: int) -> None:
+        """Interrupt *irq* is now in service in context *c*, since time *t* (ns)."""
+        rows = self.sim.rec.rows
+        rows[irq + F_START] = t
+        if c.entered_irq:  # the first handler after an entry for an interrupt
+            rows[irq + F_SWITCHED] = 1
+            c.entered_irq = False
+        c.handler = irq
+        c.h_rem = rows[irq + F_SERVICE]
 
     # ------------------------------------------------------------ VTL switches
     def begin_switch(self, to: int, reason: int, row: int) -> None:
