@@ -272,6 +272,24 @@ class VP(FusedDeliveries):
                 self._timeline(S_HANDLER, t1, irq)
                 self.tl_vtl = c.vtl
             self.gen += 1
+            # What dispatch would do next, in its commonest case: back to this VTL's
+            # background work. Anything else goes through dispatch (and the differential
+            # test checks this shortcut against it).
+            if (c.compute and not self.oh_q and not c.irr_mask and not c.deferred
+                    and not c.ret_req and not c.prog_pending and c.task_rem < 0):
+                ctxs = self.ctxs
+                for v in range(self.nvtl - 1, c.vtl, -1):
+                    h = ctxs[v]
+                    m = h.irr_mask
+                    if m and h.handler < 0 and m.bit_length() - 1 > h.tpr:
+                        break
+                else:
+                    self.work = W_COMPUTE
+                    self.seg_ctx = c
+                    self.seg_start = now
+                    if self.tl:
+                        self._timeline(S_COMPUTE, now)
+                    return
             self.dispatch()
             return
         c = self.seg_ctx
