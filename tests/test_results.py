@@ -103,6 +103,8 @@ def test_program_context_api():
     assert list(calls.end_ns) == [108_000, 216_000, 324_000]
     ipis = res.interrupts[res.interrupts.kind == "ipi"]
     assert list(ipis.raised_ns) == [108_000, 216_000, 324_000] and (ipis.vp == 1).all()
+    r0 = res.residency.set_index("vp").loc[0]
+    assert (r0.task0_ns, r0.task1_ns) == (300_000, 24_000)  # program work done per VTL
 
 
 def test_check_catches_broken_tables():
@@ -130,3 +132,17 @@ def test_progress_slices_do_not_change_results():
     pd.testing.assert_frame_equal(a.interrupts, b.interrupts)
     pd.testing.assert_frame_equal(a.switches, b.switches)
     assert seen[-1] == (20_000_000, 20_000_000) and len(seen) >= 100
+
+
+def test_vsm_off_twin_of_a_program_scenario_runs_and_gives_a_tax():
+    def guest(ctx):
+        while True:
+            yield ctx.run("100us")
+            yield ctx.vtl_call(service="5us")
+
+    sc = {"duration": "5ms", "vm": {"vps": 2},
+          "workload": [{"kind": "program", "vtl": 0, "program": guest}]}
+    res = vsmsim.simulate(sc, baseline=True)
+    off = vsmsim.simulate(vsmsim.vsm_off(vsmsim.Scenario.model_validate(sc)))
+    assert len(off.interrupts) == 0 and len(off.switches) == 0  # calls cost nothing there
+    assert res.meta["vtl0_tax"] > 0

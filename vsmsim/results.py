@@ -195,10 +195,10 @@ def build_result(sim) -> Result:
     rows = []
     for i, vp in enumerate(sim.vps):
         acc = list(vp.acc)
-        comp = [c.compute_ns for c in vp.ctxs]
+        comp = [(c.compute_ns, c.task_ns) for c in vp.ctxs]
         if snap is not None:
             acc = [a - b for a, b in zip(acc, snap[0][i])]
-            comp = [a - b for a, b in zip(comp, snap[1][i])]
+            comp = [(a - b, t - u) for (a, t), (b, u) in zip(comp, snap[1][i])]
         row = {"vp": i}
         for v in range(nvtl):
             row[f"vtl{v}_ns"] = acc[v]
@@ -206,7 +206,9 @@ def build_result(sim) -> Result:
         row["exit_ns"] = acc[nvtl + 1]
         row["idle_ns"] = acc[nvtl + 2]
         for v in range(nvtl):
-            row[f"compute{v}_ns"] = comp[v]
+            row[f"compute{v}_ns"] = comp[v][0]
+        for v in range(nvtl):
+            row[f"task{v}_ns"] = comp[v][1]
         row["total_ns"] = sum(acc)
         rows.append(row)
     residency = pd.DataFrame(rows)

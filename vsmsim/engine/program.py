@@ -65,19 +65,29 @@ class ProgramContext:
         """HvCallVtlCall into the next higher VTL; the event fires when it returns.
 
         *service* is the work the higher VTL does for it, unless a program there serves
-        calls itself (it receives the value as ``request.service``).
+        calls itself (it receives the value as ``request.service``). In a VM with one VTL
+        (VSM off) it returns at once.
         """
-        if self.vtl + 1 >= self._sim.nvtl:
-            raise ValueError(f"VTL {self.vtl} has no higher VTL to call (vm.vtls = {self._sim.nvtl})")
         ev = self.env.event()
+        if self._no_higher_vtl():
+            return ev.succeed()
         self._sim.vtl_call(self.vp, self.vtl, parse_duration(service), self._widx, False, ev)
         return ev
 
+    def _no_higher_vtl(self) -> bool:
+        # In a VM without VSM (vm.vtls = 1, e.g. the VSM-off twin of vtl0_tax) there is no
+        # secure kernel to call: calls and intercepts return at once and cost nothing.
+        if self._sim.nvtl == 1:
+            return True
+        if self.vtl + 1 >= self._sim.nvtl:
+            raise ValueError(f"VTL {self.vtl} has no higher VTL to call (vm.vtls = {self._sim.nvtl})")
+        return False
+
     def intercept(self, service="0ns"):
         """A secure intercept into the next higher VTL; the event fires on the return."""
-        if self.vtl + 1 >= self._sim.nvtl:
-            raise ValueError(f"VTL {self.vtl} has no higher VTL (vm.vtls = {self._sim.nvtl})")
         ev = self.env.event()
+        if self._no_higher_vtl():
+            return ev.succeed()
         self._sim.vtl_call(self.vp, self.vtl, parse_duration(service), self._widx, True, ev)
         return ev
 

@@ -41,7 +41,7 @@ from ..record import (
 from .clock import DONE, at, run_until
 from .paths import compile_design
 from .vp import VP
-from .work import W_COMPUTE
+from .work import W_COMPUTE, W_TASK
 
 #: Fuse a receiver's delivery exit with the handler it starts (see VP.exit_then_pend);
 #: switched off only by the test that checks fused and unfused runs are identical.
@@ -360,8 +360,11 @@ class Simulation:
                 vp.settle(now)
             vp._account(vp.acc_state, now)
             acc.append(list(vp.acc))
-            compute.append([c.compute_ns + (now - vp.seg_start if vp.work == W_COMPUTE and vp.seg_ctx is c
-                                            else 0) for c in vp.ctxs])
+            running = now - vp.seg_start  # of the segment in progress, not yet booked
+            compute.append([(c.compute_ns + (running if vp.work == W_COMPUTE and vp.seg_ctx is c
+                                             else 0),
+                             c.task_ns + (running if vp.work == W_TASK and vp.seg_ctx is c
+                                          else 0)) for c in vp.ctxs])
         self.snap = (acc, compute, list(self.counters))
 
     def run(self, progress=None):

@@ -60,7 +60,7 @@ class Context:
     """The (vp, vtl) execution context: a local APIC, its work, and guest-program hooks."""
 
     __slots__ = ("vp", "vtl", "irr", "irr_mask", "tpr", "handler", "h_rem", "task_rem",
-                 "task_done", "compute", "compute_ns", "deferred", "prog", "prog_pending",
+                 "task_done", "compute", "compute_ns", "task_ns", "deferred", "prog", "prog_pending",
                  "ret_req", "ret_event", "call_row", "call_waiter", "call_queue",
                  "entered_irq", "vina_vector", "vina_auto", "vina_service", "vina_asserted", "call_event",
                  "served_row")
@@ -77,6 +77,7 @@ class Context:
         self.task_done = None    # fn(ctx) called when the task completes
         self.compute = False     # endless background work of this VTL
         self.compute_ns = 0      # ns of background work completed
+        self.task_ns = 0         # ns of task work completed (programs, VTL call services)
         self.deferred = deque()  # guest actions (sends, calls) waiting for this context to run
         self.prog = None         # the guest program's api object, if any
         self.prog_pending = False  # the program resumes at this instant: wait for it
@@ -223,6 +224,7 @@ class VP(FusedDeliveries):
             c.h_rem -= el
         elif w == W_TASK:
             c.task_rem -= el
+            c.task_ns += el
         elif w == W_COMPUTE:
             c.compute_ns += el
         if self.debug:
@@ -302,6 +304,7 @@ class VP(FusedDeliveries):
             c.handler = -1
             self.sim.rec.rows[irq + F_END] = now
         else:
+            c.task_ns += c.task_rem
             c.task_rem = -1
             done, c.task_done = c.task_done, None
             if done is not None:
