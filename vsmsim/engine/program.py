@@ -133,6 +133,10 @@ class ProgramContext:
         dests = [dest] if isinstance(dest, int) else list(dest)
         ns = parse_duration(service)
         tv = self.vtl if target_vtl is None else target_vtl
+        if tv >= self._sim.nvtl:
+            if self._sim.nvtl == 1:
+                return  # VSM off: there is no higher VTL to notify
+            raise ValueError(f"target_vtl {tv} does not exist (vm.vtls = {self._sim.nvtl})")
         self._sim.send_pv_ipi(self.vp, self.vtl, dests, tv, vector, [ns] * len(dests), self._widx)
 
     def sleep(self, duration):
