@@ -14,6 +14,8 @@ the end. It depends on: `send.ipi.logical` / `send.pv-ipi` (`scan_per_vcpu` x N*
     python scenarios/q4_ipi_scaling.py          # prints the table, ~1 minute
 """
 
+import vsmsim
+
 SCENARIO = {
     "name": "q4-ipi-scaling",
     "description": "IPIs with physical, logical or PV destinations as the VM grows",
@@ -73,8 +75,6 @@ def main():
             better = [n for n in VPS if n not in worse]
             print(f"{mode}: APIC ID groups vs {other}: cheaper for VTL0 at "
                   f"{better or 'no'} VPs, dearer at {worse or 'no'} VPs")
-
-import vsmsim  # noqa: E402  (kept below SCENARIO so the file reads top-down)
 
 if __name__ == "__main__":
     main()

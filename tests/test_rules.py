@@ -209,11 +209,11 @@ def test_rule11_apic_ipis_stay_in_their_vtl_and_cross_vtl_needs_pv_ipi():
 
 def test_rule11_policy_lower_to_higher_is_a_parameter():
     import vsmsim
+    up = {"kind": "pv-ipi", "vtl": 0, "target_vtl": 1, "rate": 10}
     with pytest.raises(vsmsim.ScenarioError, match="cross_vtl_ipi_up"):
-        vsmsim.Scenario.model_validate  # noqa: B018 - the model itself is lenient; loading checks
-        from vsmsim.config import scenario_from_dict
-        scenario_from_dict({"vm": {"vps": 2, "cross_vtl_ipi_up": False},
-                            "workload": [{"kind": "pv-ipi", "vtl": 0, "target_vtl": 1, "rate": 10}]})
+        vsmsim.Scenario.model_validate({"vm": {"vps": 2, "cross_vtl_ipi_up": False},
+                                        "workload": [up]})
+    assert vsmsim.Scenario.model_validate({"vm": {"vps": 2}, "workload": [up]})
 
 
 def test_rule12_device_interrupts_default_to_vtl0():

@@ -28,8 +28,7 @@ def _amount(value, n: int, v: int) -> int:
 class CompiledPath:
     """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
 
-    __slots__ = ("name", "code", "fixed", "counts", "_parts", "_rng_sample", "total_mean",
-                 "exit_only")
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only")
 
     def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
         self.name = name
@@ -47,7 +46,6 @@ class CompiledPath:
             else:
                 parts.append((is_vp, [(profile[s.cost], times)]))
         self.counts = tuple(counts.items())
-        self.total_mean = sum(d.mean * t for _, items in parts for d, t in items)
         if all(d.fixed is not None for _, items in parts for d, _t in items):
             segs = []
             for is_vp, items in parts:

@@ -172,8 +172,7 @@ class Simulation:
 
     def run_path(self, vp, path, fn, arg) -> None:
         """Traverse *path*, charging VP segments to *vp* (None: nobody), then ``fn(arg)``."""
-        for idx, amount in path.counts:
-            self.counters[idx] += amount
+        self.count(path)
         segs = path.fixed if path.fixed is not None else path.segments()
         self.run_segs(vp, segs, fn, arg)
 

@@ -94,11 +94,6 @@ class Context:
         self.vina_service = 0
         self.vina_asserted = False
 
-    def deliverable(self) -> bool:
-        """A pending interrupt of a class above the TPR (the in-service handler masks all)."""
-        m = self.irr_mask
-        return m != 0 and self.handler < 0 and m.bit_length() - 1 > self.tpr
-
 
 class VP(FusedDeliveries):
     """One virtual processor: its contexts, the active VTL, and the dispatcher."""
@@ -343,7 +338,7 @@ class VP(FusedDeliveries):
         ctxs = self.ctxs
         for v in range(self.nvtl - 1, act, -1):
             h = ctxs[v]
-            m = h.irr_mask  # Context.deliverable(), inlined: this runs on every dispatch
+            m = h.irr_mask  # deliverable: a class above the TPR, no handler in service
             if m and h.handler < 0 and m.bit_length() - 1 > h.tpr:
                 if self.work:
                     self._stop_segment(now)
