@@ -39,7 +39,7 @@ class FusedDeliveries:
             self.push_job(ns, S_EXIT, self.pend, irq)
             return
         env = self.env
-        now = env._now
+        now = env.now
         if self.work:
             self._stop_segment(now)
         self.in_oh = True
@@ -50,21 +50,21 @@ class FusedDeliveries:
         self.fuse_irq = irq
         self.fuse_t1 = t1
         self.fuse_ctx = c
-        self.fuse_eid = next(env._eid)  # the id the unfused job end would have had
+        self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
         self.gen += 1
         call = Call(self._seg_end, self.gen)
-        heappush(env._queue, (t1 + rows[irq + F_SERVICE], DONE, next(env._eid), call))
+        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, next(env.ids), call))
 
     def settle(self, now: int) -> None:
         """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
         t1 = self.fuse_t1
         env = self.env
-        if now < t1 or (now == t1 and (env._cur_prio, env._cur_eid) < (DONE, self.fuse_eid)):
+        if now < t1 or (now == t1 and (env.cur_prio, env.cur_id) < (DONE, self.fuse_seq)):
             # Something happens before the handler would start: back to an ordinary job.
             irq = self.fuse_irq
             self.fuse_irq = -1
             self.gen += 1  # the fused completion is stale now
-            self._schedule_job_end(t1, self.pend, irq, self.fuse_eid)
+            self._schedule_job_end(t1, self.pend, irq, self.fuse_seq)
             return
         # The handler started at t1 and has been running since.
         irq = self.fuse_irq

@@ -95,8 +95,8 @@ class ProgramContext:
         """Wait for the next VTL call or intercept into this context; yields a CallRequest."""
         c = self._c
         ev = self.env.event()
-        if c.call_queue:
-            ev.succeed(c.call_queue.popleft())
+        if c.call_inbox:
+            ev.succeed(c.call_inbox.popleft())
         else:
             c.call_waiter = ev
         return ev

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import simpy
 
 from ..costs import load_profile
 from ..designs import COUNTERS, load_design
@@ -38,7 +37,7 @@ from ..record import (
     S_EXIT,
     Recorder,
 )
-from .clock import DONE, at, run_until
+from .clock import DONE, Clock, at, run_until
 from .paths import compile_design
 from .vp import VP
 from .work import W_COMPUTE, W_TASK
@@ -112,7 +111,7 @@ class Simulation:
         sc = scenario
         self.sc = sc
         self.debug = debug
-        self.env = simpy.Environment()
+        self.env = Clock()
         self.design = load_design(sc.design)
         self.profile = load_profile(sc.costs.profile).with_overrides(sc.costs.override)
         n, v = sc.vm.vps, sc.vm.vtls
@@ -240,13 +239,13 @@ class Simulation:
         sit = self.situation(vp, vtl)
         path = self.deliver_paths[sit][1]
         irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
-                                     self.env._now, service, path.code, 1 if sit else 0)
+                                     self.env.now, service, path.code, 1 if sit else 0)
         self._take(vp, path, irq, sit)
 
     def raise_external(self, vp_idx, vtl, vector, service, widx) -> None:
         """A device interrupt for (vp_idx, vtl) is asserted now."""
         irq = self.rec.new_interrupt(widx, K_EXTERNAL, vector, -1, -1, vp_idx, vtl,
-                                     self.env._now, service, -1, 0)
+                                     self.env.now, service, -1, 0)
         path = self.paths["send.external"]
         vp = self.vps[vp_idx]
         self.run_path(None, path, lambda i: self.deliver(vp, i, False, path.code), irq)
@@ -254,7 +253,7 @@ class Simulation:
     def raise_vina(self, vp, ctx, lower_vtl) -> None:
         """VINA (rule 9): notify *ctx* that VTL *lower_vtl* has an interrupt pending."""
         irq = self.rec.new_interrupt(len(self.workload_names) - 1, K_VINA, ctx.vina_vector,
-                                     vp.idx, lower_vtl, vp.idx, ctx.vtl, self.env._now,
+                                     vp.idx, lower_vtl, vp.idx, ctx.vtl, self.env.now,
                                      ctx.vina_service, self.vina_code, 0)
         vp.pend(irq)
 
@@ -263,11 +262,11 @@ class Simulation:
         """Context (src, vtl) writes the ICR now, or when it next runs (an APIC IPI)."""
         vp = self.vps[src]
         vp.act(vp.ctxs[vtl], self._ipi_action,
-               (vp, vtl, dests, logical, shorthand, vector, services, widx, self.env._now))
+               (vp, vtl, dests, logical, shorthand, vector, services, widx, self.env.now))
 
     def _ipi_action(self, arg) -> None:
         vp, vtl, dests, logical, shorthand, vector, services, widx, arrival = arg
-        rec, now, p = self.rec, self.env._now, self.paths
+        rec, now, p = self.rec, self.env.now, self.paths
         rows = [(d, rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, s, -1, 0,
                                       arrival)) for d, s in zip(dests, services)]
         if shorthand:
@@ -284,11 +283,11 @@ class Simulation:
         """Context (src, vtl) issues HvCallSendSyntheticClusterIpi to *target_vtl* now."""
         vp = self.vps[src]
         vp.act(vp.ctxs[vtl], self._pv_ipi_action,
-               (vp, vtl, dests, target_vtl, vector, services, widx, self.env._now))
+               (vp, vtl, dests, target_vtl, vector, services, widx, self.env.now))
 
     def _pv_ipi_action(self, arg) -> None:
         vp, vtl, dests, target_vtl, vector, services, widx, arrival = arg
-        rec, now = self.rec, self.env._now
+        rec, now = self.rec, self.env.now
         rows = [(d, rec.new_interrupt(widx, K_PVIPI, vector, vp.idx, vtl, d, target_vtl, now, s,
                                       -1, 0, arrival)) for d, s in zip(dests, services)]
         name = "send.pv-ipi" if target_vtl == vtl else "send.pv-ipi.cross-vtl"
@@ -298,11 +297,11 @@ class Simulation:
         """Context (vp_idx, vtl) calls (or traps into) the next higher VTL for *service* ns."""
         vp = self.vps[vp_idx]
         vp.act(vp.ctxs[vtl], self._call_action,
-               (vp, vtl, service, widx, intercept, event, self.env._now))
+               (vp, vtl, service, widx, intercept, event, self.env.now))
 
     def _call_action(self, arg) -> None:
         vp, vtl, service, widx, intercept, event, arrival = arg
-        now = self.env._now
+        now = self.env.now
         reason = R_INTERCEPT if intercept else R_CALL
         code = self.switch_paths[reason].code
         row = self.rec.new_interrupt(widx, K_INTERCEPT if intercept else K_CALL, 0, vp.idx, vtl,
@@ -318,7 +317,7 @@ class Simulation:
     def call_entered(self, c, row: int) -> None:
         """The VTL call or intercept *row* has entered context *c*: serve it."""
         rows = self.rec.rows
-        rows[row + F_START] = self.env._now
+        rows[row + F_START] = self.env.now
         c.served_row = row
         service = rows[row + F_SERVICE]
         if c.prog is not None:
@@ -329,7 +328,7 @@ class Simulation:
                 c.prog_pending = True
                 ev.succeed(req)
             else:
-                c.call_queue.append(req)
+                c.call_inbox.append(req)
         else:
             c.task_rem = service
             c.task_done = self.finish_service
@@ -337,12 +336,12 @@ class Simulation:
     def finish_service(self, c) -> None:
         """Context *c* has finished serving its call (its handler end for the table)."""
         if c.served_row >= 0:
-            self.rec.rows[c.served_row + F_END] = self.env._now
+            self.rec.rows[c.served_row + F_END] = self.env.now
             c.served_row = -1
 
     def call_returned(self, c) -> None:
         """The VTL return into context *c* completes the call it made."""
-        self.rec.rows[c.call_row + F_RESUMED] = self.env._now
+        self.rec.rows[c.call_row + F_RESUMED] = self.env.now
         c.call_row = -1
         if c.call_event is not None:
             ev, c.call_event = c.call_event, None
@@ -352,7 +351,7 @@ class Simulation:
     # ------------------------------------------------------------------ run
     def _snapshot(self, _):
         """At the end of warmup: remember residency, compute and counters so far."""
-        now = self.env._now
+        now = self.env.now
         acc, compute = [], []
         for vp in self.vps:
             if vp.fuse_irq >= 0:

@@ -61,7 +61,7 @@ class Context:
 
     __slots__ = ("vp", "vtl", "irr", "irr_mask", "tpr", "handler", "h_rem", "task_rem",
                  "task_done", "compute", "compute_ns", "task_ns", "deferred", "prog", "prog_pending",
-                 "ret_req", "ret_event", "call_row", "call_waiter", "call_queue",
+                 "ret_req", "ret_event", "call_row", "call_waiter", "call_inbox",
                  "entered_irq", "vina_vector", "vina_auto", "vina_service", "vina_asserted", "call_event",
                  "served_row")
 
@@ -85,7 +85,7 @@ class Context:
         self.ret_event = None
         self.call_row = -1       # this context's outstanding VTL call/intercept (its row)
         self.call_waiter = None  # program event waiting in next_call()
-        self.call_queue = deque()
+        self.call_inbox = deque()
         self.served_row = -1     # the call/intercept this (higher) context is serving
         self.call_event = None   # program event resolved when this context's call returns
         self.entered_irq = False  # entered for an interrupt: next handler start 'switched'
@@ -101,7 +101,7 @@ class VP(FusedDeliveries):
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
                  "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
-                 "debug", "fuse_irq", "fuse_t1", "fuse_eid", "fuse_ctx", "job_call", "job_fn",
+                 "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
                  "job_arg")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
@@ -133,7 +133,7 @@ class VP(FusedDeliveries):
         self.debug = debug
         self.fuse_irq = -1       # a delivery exit fused with its handler (engine.fusion)
         self.fuse_t1 = 0
-        self.fuse_eid = 0
+        self.fuse_seq = 0
         self.fuse_ctx = None
         self.job_call = Call(self._job_end)
         self.job_fn = None
@@ -169,13 +169,13 @@ class VP(FusedDeliveries):
     def push_job(self, ns: int, state: int, fn, arg) -> None:
         """Queue *ns* of overhead on this VP (exit or transition); then ``fn(arg)``."""
         if self.fuse_irq >= 0:
-            self.settle(self.env._now)
+            self.settle(self.env.now)
         if self.in_oh or self.oh_q or self.dispatching:
             self.oh_q.append((ns, state, fn, arg))
             self.dispatch()
         else:
             # Nothing queued ahead of it: start it now (what dispatch would do, cheaper).
-            now = self.env._now
+            now = self.env.now
             if self.work:
                 self._stop_segment(now)
             self._start_job(ns, state, fn, arg, now)
@@ -189,7 +189,7 @@ class VP(FusedDeliveries):
         self.acc_since = now
         if self.tl:
             self._timeline(state, now)
-        self._schedule_job_end(now + ns, fn, arg, next(self.env._eid))
+        self._schedule_job_end(now + ns, fn, arg, next(self.env.ids))
 
     def _schedule_job_end(self, when, fn, arg, eid):
         # A VP has at most one job in flight, so one Call object serves all its job ends.
@@ -197,7 +197,7 @@ class VP(FusedDeliveries):
         self.job_arg = arg
         call = self.job_call
         call.callbacks = _FIRE
-        heappush(self.env._queue, (when, DONE, eid, call))
+        heappush(self.env.queue, (when, DONE, eid, call))
 
     def _job_end(self, _):
         self.in_oh = False
@@ -242,12 +242,12 @@ class VP(FusedDeliveries):
             self._timeline(_W_STATE[w], now, c.handler if w == W_HANDLER else -1)
         if w == W_HANDLER or w == W_TASK:
             call = Call(self._seg_end, self.gen)
-            heappush(self.env._queue, (now + rem, DONE, next(self.env._eid), call))
+            heappush(self.env.queue, (now + rem, DONE, next(self.env.ids), call))
 
     def _seg_end(self, gen: int) -> None:
         if gen != self.gen:
             return  # preempted: this completion is stale
-        now = self.env._now
+        now = self.env.now
         irq = self.fuse_irq
         if irq >= 0:
             # A fused delivery ran undisturbed: its exit, then its whole handler.
@@ -312,7 +312,7 @@ class VP(FusedDeliveries):
     def dispatch(self) -> None:
         """Re-evaluate what this VP does now (see the module docstring for the rules)."""
         if self.fuse_irq >= 0:
-            self.settle(self.env._now)
+            self.settle(self.env.now)
         if self.dispatching:
             self.again = True
             return
@@ -327,7 +327,7 @@ class VP(FusedDeliveries):
     def _dispatch_once(self) -> None:
         if self.in_oh:
             return
-        now = self.env._now
+        now = self.env.now
         if self.oh_q:
             if self.work:
                 self._stop_segment(now)
@@ -428,7 +428,7 @@ class VP(FusedDeliveries):
             # Rule 5: only a return goes down; nothing preempts a higher VTL from below.
             assert (to < frm) if reason == R_RETURN else (to > frm), (frm, to, reason)
         sim = self.sim
-        now = self.env._now
+        now = self.env.now
         self.next_vtl = to
         self.halted = False
         ret_event = None
@@ -457,7 +457,7 @@ class VP(FusedDeliveries):
     def _end_switch(self, arg) -> None:
         sw, to, reason, row, ret_event = arg
         sim = self.sim
-        now = self.env._now
+        now = self.env.now
         sim.rec.sw[sw + 5] = now
         self.active = to
         c = self.ctxs[to]
@@ -498,7 +498,7 @@ class VP(FusedDeliveries):
         became runnable (the model charges no wake-up for that; see docs/limits.md).
         """
         if self.fuse_irq >= 0:
-            self.settle(self.env._now)
+            self.settle(self.env.now)
         if not self.in_oh and self.active == c.vtl and self.next_vtl == c.vtl and not c.deferred:
             fn(arg)
             self.dispatch()
