@@ -186,21 +186,23 @@ def count_events(sc) -> dict:
     """Run *sc* once, untimed, counting the SimPy events the engine processes.
 
     Nothing in the engine is replaced or slowed. Every event put on SimPy's queue, by SimPy
-    itself (``Environment.schedule``) or by the engine pushing onto ``env._queue``, draws
-    an id from ``env._eid`` (an ``itertools.count`` starting at 0), so after the run
-    ``next(env._eid)`` is the number of events scheduled; minus those still queued at the
+    itself (``Environment.schedule``) or by the engine pushing onto the clock's queue, draws
+    an id from its id counter (an ``itertools.count`` starting at 0), so after the run
+    the next id is the number of events scheduled; minus those still queued at the
     end (due at or after the end of the run) it is the number processed. This holds
     whether the events are processed by ``env.run`` or by a loop of the engine's own.
     """
+    from vsmsim.engine.clock import processed
+    from vsmsim.engine.harvest import harvest
     from vsmsim.engine.sim import Simulation
-    from vsmsim.results import build_result
+    from vsmsim.results import Result
 
     sim = Simulation(sc)
     env = sim.env
     sim.run()
-    scheduled = next(env._eid)
-    remaining = len(env._queue)
-    res = build_result(sim)
+    remaining = len(env.queue)
+    scheduled = processed(env) + remaining
+    res = Result.from_run(harvest(sim))
     out = {"scheduled": scheduled, "remaining": remaining, "simpy_events": scheduled - remaining}
     out.update(model_actions(res))
     return out

@@ -8,7 +8,7 @@ The public interface (see docs/ and ARCHITECTURE.md)::
     cmp = vsmsim.compare(sc, designs=["apic-id-groups", "planes"])
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .api import simulate, vsm_off
 from .check import check

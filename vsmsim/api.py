@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .config import Scenario, scenario_from_dict
+from .engine.harvest import harvest
 from .engine.sim import Simulation
-from .results import Result, build_result
+from .results import Result
+from .workloads import REGISTRY
 
 
 def _as_scenario(scenario) -> Scenario:
@@ -36,7 +38,7 @@ def simulate(scenario, *, debug: bool = False, baseline: bool = False,
     finally:
         if bar is not None:
             bar.close()
-    res = build_result(sim)
+    res = Result.from_run(harvest(sim))
     if baseline:
         attach_baseline(res, simulate(vsm_off(sc), debug=debug))
     return res
@@ -54,14 +56,7 @@ def vsm_off(scenario: Scenario) -> Scenario:
     data["context"] = [c for c in data["context"] if c["vtl"] == 0]
     for c in data["context"]:
         c["vina"] = None
-    keep = []
-    for w in data["workload"]:
-        if w["vtl"] != 0 or w["kind"] in ("vtl-call", "intercept"):
-            continue
-        if w["kind"] == "pv-ipi" and w.get("target_vtl") not in (None, 0):
-            continue
-        keep.append(w)
-    data["workload"] = keep
+    data["workload"] = [w for w in data["workload"] if REGISTRY[w["kind"]].in_vsm_off(w)]
     data["name"] = f"{data['name']}-vsm-off"
     return scenario_from_dict(data)
 

@@ -3,116 +3,80 @@
 A scenario is a TOML file (or a ``.py`` file defining ``SCENARIO``, or a dict) with the keys
 documented in ``docs/scenario.md``. Durations are integers of nanoseconds after
 validation; distributions are :class:`vsmsim.dists.Dist`. Every error names the field, the
-value and what is allowed.
+value and what is allowed. The workload kinds live in :mod:`vsmsim.workloads`, one module
+each; the field types they share in :mod:`vsmsim.schema`.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import importlib.util
 import re
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from ._toml import toml as tomllib
-from .dists import Dist, parse_dist
-from .errors import InputError
-from .units import parse_duration
 
-MAX_VTLS = 16
-MAX_VPS = 4096
+from . import workloads
+from ._toml import toml as tomllib
+from .costs import CostProfile, load_profile
+from .designs import Design, load_design
+from .dists import parse_dist
+from .errors import InputError
+from .schema import MAX_VPS, MAX_VTLS, DistSpec, Duration, PositiveDuration, Strict, Vector
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "scenario_from_dict", "MAX_VPS",
+           "MAX_VTLS"]
 
 
 class ScenarioError(InputError):
     """A scenario that cannot run; ``str(e)`` has one line per problem."""
 
 
-def _dur(v):
-    return parse_duration(v)
+def _design_ref(v):
+    # A name, a path, a loaded Design, or a design table given inline.
+    if isinstance(v, (str, Design)):
+        return v
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return load_design(v)
+    raise ValueError(f"{v!r} is not a design; give a built-in name, a design file's path or a "
+                     f"vsmsim.Design")
 
 
-def _pos_dur(v):
-    return parse_duration(v, allow_zero=False)
+def _design_label(v):
+    return v if isinstance(v, str) else (v.file or v.name)
 
 
-Duration = Annotated[int, BeforeValidator(_dur)]
-PositiveDuration = Annotated[int, BeforeValidator(_pos_dur)]
-DistSpec = Annotated[Dist, BeforeValidator(parse_dist), PlainSerializer(lambda d: d.to_spec())]
+def _profile_ref(v):
+    if isinstance(v, (str, CostProfile)):
+        return v
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return load_profile(v)
+    raise ValueError(f"{v!r} is not a cost profile; give a built-in name, a profile file's path "
+                     f"or a vsmsim.CostProfile")
 
 
-def _vector(v):
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"{v!r} is not a vector; write an integer 0x10-0xFF")
-    if not 0x10 <= v <= 0xFF:
-        raise ValueError(f"{v:#x} is not a usable vector; allowed 0x10-0xFF (0-15 are reserved)")
-    return v
+def _profile_label(v):
+    return v if isinstance(v, str) else v.name
 
 
-Vector = Annotated[int, BeforeValidator(_vector)]
-
-
-def _vp_set(v):
-    """'all', an int, a list of ints, or a range string 'a-b' (inclusive)."""
-    if v == "all":
-        return "all"
-    if isinstance(v, bool):
-        raise ValueError(f"{v!r} is not a VP set; write 'all', a list, or a range like '0-3'")
-    if isinstance(v, int):
-        return [v]
-    if isinstance(v, str):
-        m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", v)
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            if b < a:
-                raise ValueError(f"range {v!r} is empty; write 'low-high'")
-            return list(range(a, b + 1))
-        if v.strip().isdigit():
-            return [int(v)]
-        raise ValueError(f"{v!r} is not a VP set; write 'all', a list, or a range like '0-3'")
-    if isinstance(v, (list, tuple)):
-        out = []
-        for x in v:
-            if isinstance(x, bool) or not isinstance(x, int) or x < 0:
-                raise ValueError(f"{x!r} in {list(v)} is not a VP index (integer >= 0)")
-            out.append(x)
-        if not out:
-            raise ValueError("an empty list selects no VP; write 'all', a list, or a range")
-        return out
-    raise ValueError(f"{v!r} is not a VP set; write 'all', a list, or a range like '0-3'")
-
-
-VpSet = Annotated[Union[Literal["all"], list[int]], BeforeValidator(_vp_set)]
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors that list the allowed keys."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True,
-                              validate_assignment=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_unknown_keys(cls, data):
-        if isinstance(data, dict):
-            extra = [k for k in data if k not in cls.model_fields]
-            if extra:
-                raise ValueError(
-                    f"unknown key(s) {', '.join(map(repr, extra))}; allowed: "
-                    f"{', '.join(cls.model_fields)}"
-                )
-        return data
+DesignRef = Annotated[Union[str, Design], BeforeValidator(_design_ref),
+                      PlainSerializer(_design_label, when_used="json")]
+ProfileRef = Annotated[Union[str, CostProfile], BeforeValidator(_profile_ref),
+                       PlainSerializer(_profile_label, when_used="json")]
 
 
 class VinaConfig(Strict):
@@ -144,136 +108,10 @@ class VMConfig(Strict):
         True, description="whether a lower VTL may send a PV IPI to a higher VTL (TLFS: unspecified)")
 
 
-class Arrivals(Strict):
-    """Shared arrival keys: exactly one of period (per VP), rate (total, Poisson), at."""
-
-    period: Optional[PositiveDuration] = None
-    rate: Optional[float] = Field(None, gt=0, description="per second, Poisson, whole source")
-    at: Optional[list[Duration]] = None
-    phase: Duration = 0
-
-    @model_validator(mode="after")
-    def _one_arrival_kind(self):
-        given = [k for k in ("period", "rate", "at") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of period, rate, at (got {', '.join(given) or 'none'})")
-        return self
-
-
-class _Named(Strict):
-    name: Optional[str] = None
-    vtl: int = Field(0, ge=0, lt=MAX_VTLS)
-
-
-class TimerWorkload(_Named, Arrivals):
-    """LAPIC timer of context (vp, vtl): periodic, Poisson or one-shot expiries."""
-
-    kind: Literal["timer"]
-    vps: VpSet = "all"
-    vector: Vector = 0xEC
-    service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
-
-
-class _Sends(_Named, Arrivals):
-    """Keys shared by the IPI kinds: who sends, to whom, which vector, handler time."""
-
-    senders: VpSet = "all"
-    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
-    vector: Vector = 0xFB
-    service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
-
-
-class IpiWorkload(_Sends):
-    """APIC IPIs (ICR writes) within one VTL, from senders to destinations."""
-
-    kind: Literal["ipi"]
-    dest_mode: Literal["physical", "logical"] = "physical"
-
-
-class PvIpiWorkload(_Sends):
-    """Hyper-V PV IPIs (HvCallSendSyntheticClusterIpi), optionally to another VTL."""
-
-    kind: Literal["pv-ipi"]
-    target_vtl: Optional[int] = Field(None, ge=0, lt=MAX_VTLS)
-
-
-class ExternalWorkload(_Named, Arrivals):
-    """Device interrupts (IOAPIC/MSI) to VTL0 unless ``vtl`` says otherwise (rule 12)."""
-
-    kind: Literal["external"]
-    vps: VpSet = "all"
-    vector: Vector = 0x40
-    service: DistSpec = Field(default_factory=lambda: parse_dist("2us"))
-
-
-class VtlCallWorkload(_Named, Arrivals):
-    """Code in ``vtl`` calls the next higher VTL (HvCallVtlCall) for ``service`` of work."""
-
-    kind: Literal["vtl-call"]
-    vps: VpSet = "all"
-    service: DistSpec = Field(default_factory=lambda: parse_dist("5us"))
-
-
-class InterceptWorkload(_Named, Arrivals):
-    """Code in ``vtl`` traps into the next higher VTL (secure intercept) for ``service``."""
-
-    kind: Literal["intercept"]
-    vps: VpSet = "all"
-    service: DistSpec = Field(default_factory=lambda: parse_dist("5us"))
-
-
-class ComputeWorkload(_Named):
-    """Endless ordinary work of ``vtl``, lowest priority: measures what that VTL gets."""
-
-    kind: Literal["compute"]
-    vps: VpSet = "all"
-
-
-def _program(v):
-    if callable(v):
-        return v
-    if isinstance(v, str) and ":" in v:
-        mod, _, attr = v.partition(":")
-        try:
-            obj = importlib.import_module(mod)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"{v!r} cannot be imported: {e}") from None
-        if callable(obj):
-            return obj
-    raise ValueError(f"{v!r} is not a program; give a generator function or 'module:function'")
-
-
-def _program_name(f):
-    return f"{getattr(f, '__module__', '?')}:{getattr(f, '__qualname__', repr(f))}"
-
-
-Program = Annotated[Callable, BeforeValidator(_program), PlainSerializer(_program_name)]
-
-
-class ProgramWorkload(_Named):
-    """Guest code as SimPy generator functions ``program(ctx)``, one process per context."""
-
-    kind: Literal["program"]
-    vps: VpSet = "all"
-    program: Program
-
-
-Workload = Annotated[
-    Union[TimerWorkload, IpiWorkload, PvIpiWorkload, ExternalWorkload, VtlCallWorkload,
-          InterceptWorkload, ComputeWorkload, ProgramWorkload],
-    Field(discriminator="kind"),
-]
-WORKLOAD_KINDS = ("timer", "ipi", "pv-ipi", "external", "vtl-call", "intercept", "compute",
-                  "program")
-
-
 class CostsConfig(Strict):
     """Which cost profile, and single costs overridden for this scenario."""
 
-    profile: str = "default"
+    profile: ProfileRef = "default"
     override: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -293,18 +131,31 @@ class Scenario(Strict):
     seed: int = Field(0, ge=0)
     duration: PositiveDuration = 10_000_000
     warmup: Duration = 0
-    design: str = "vm-per-vtl"
+    design: DesignRef = "vm-per-vtl"
     costs: CostsConfig = Field(default_factory=CostsConfig)
     vm: VMConfig = Field(default_factory=VMConfig)
     context: list[ContextConfig] = Field(default_factory=list)
-    workload: list[Workload] = Field(default_factory=list)
+    workload: list[workloads.workload_union()] = Field(default_factory=list)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    # Loaded once by validation; what the simulation runs with.
+    _design: Design = PrivateAttr(None)
+    _costs: CostProfile = PrivateAttr(None)
+
+    @property
+    def loaded_design(self) -> Design:
+        """The design this scenario runs, loaded (immutable, shared)."""
+        return self._design
+
+    @property
+    def loaded_costs(self) -> CostProfile:
+        """The cost profile with ``costs.override`` applied (immutable)."""
+        return self._costs
 
     @field_validator("costs", mode="before")
     @classmethod
     def _costs_name(cls, v):
         # `costs = "default"` is shorthand for `[costs] profile = "default"`.
-        return {"profile": v} if isinstance(v, str) else v
+        return {"profile": v} if isinstance(v, (str, Path, CostProfile)) else v
 
     @model_validator(mode="after")
     def _cross_checks(self):
@@ -329,38 +180,19 @@ class Scenario(Strict):
                     bad = [v for v in sel if v >= n]
                     if bad:
                         errs.append(f"{where}.{key}: VP {bad[0]} is out of range 0..{n - 1} (vm.vps = {n})")
-            dest = getattr(w, "dest", None)
-            if isinstance(dest, list):
-                bad = [v for v in dest if not 0 <= v < n]
-                if bad or not dest:
-                    errs.append(f"{where}.dest: {dest} must list VPs in 0..{n - 1}")
-            if w.kind in ("vtl-call", "intercept") and w.vtl + 1 >= vtls:
-                errs.append(f"{where}.vtl: VTL {w.vtl} has no higher VTL to enter (vm.vtls = {vtls})")
-            if w.kind == "pv-ipi" and w.target_vtl is not None:
-                if w.target_vtl >= vtls:
-                    errs.append(f"{where}.target_vtl: {w.target_vtl} is outside 0..{vtls - 1}")
-                elif w.target_vtl > w.vtl and not self.vm.cross_vtl_ipi_up:
-                    errs.append(f"{where}.target_vtl: VTL {w.vtl} may not target higher VTL "
-                                f"{w.target_vtl} (vm.cross_vtl_ipi_up = false)")
-            if w.kind == "ipi" and w.dest_mode == "logical":
-                limit = {"xapic-flat": 8, "xapic-cluster": 60, "x2apic": MAX_VPS}[self.vm.apic_mode]
-                if n > limit:
-                    errs.append(f"{where}.dest_mode: logical destinations in {self.vm.apic_mode} "
-                                f"mode address at most {limit} VPs; vm.vps = {n}")
+            errs += workloads.REGISTRY[w.kind].check(w, self, where)
             if getattr(w, "at", None) is not None:
                 late = [t for t in w.at if t >= self.duration]
                 if late:
                     errs.append(f"{where}.at: {late[0]} ns is not before the end of the run "
                                 f"(duration = {self.duration} ns)")
-        # Design and cost profile names are checked here, before anything runs.
-        from .costs import load_profile
-        from .designs import load_design
+        # Design and cost profile are loaded here, once, before anything runs.
         try:
-            load_profile(self.costs.profile).with_overrides(self.costs.override)
+            self._costs = load_profile(self.costs.profile).with_overrides(self.costs.override)
         except InputError as e:
             errs.append(str(e))
         try:
-            load_design(self.design)
+            self._design = load_design(self.design)
         except InputError as e:
             errs.append(str(e))
         if self.record.window is not None and self.record.window[1] <= self.record.window[0]:
@@ -449,7 +281,7 @@ def format_validation_error(err: ValidationError, source: str = "") -> str:
         for part in e["loc"]:
             if isinstance(part, int):
                 loc.append(f"[{part}]")
-            elif part in WORKLOAD_KINDS and loc and loc[-1].startswith("["):
+            elif part in workloads.REGISTRY and loc and loc[-1].startswith("["):
                 continue  # the discriminator tag pydantic inserts into the path
             elif part.startswith("function-"):
                 continue
@@ -464,9 +296,9 @@ def format_validation_error(err: ValidationError, source: str = "") -> str:
             msg = f"{e['input']!r}: {msg}"
         if e["type"] == "union_tag_invalid":
             msg = (f"kind {e['input'].get('kind')!r} is not a workload kind; allowed: "
-                   f"{', '.join(WORKLOAD_KINDS)}") if isinstance(e["input"], dict) else msg
+                   f"{', '.join(workloads.workload_kinds())}") if isinstance(e["input"], dict) else msg
         if e["type"] == "union_tag_not_found":
-            msg = f"missing key 'kind'; allowed: {', '.join(WORKLOAD_KINDS)}"
+            msg = f"missing key 'kind'; allowed: {', '.join(workloads.workload_kinds())}"
         for m in msg.split("\n"):
             lines.append(f"{where}: {m}" if where and not m.startswith(where.split('.')[0]) else m)
     text = "\n".join(lines)
@@ -518,3 +350,12 @@ def load_scenario(path) -> Scenario:
             return sc
         return scenario_from_dict(sc, str(path))
     raise ScenarioError(f"{path}: unknown scenario file type {p.suffix!r}; allowed: .toml, .py")
+
+
+def _rebuild_workload_union() -> None:
+    # A kind registered after import (vsmsim.workloads.register) joins the union.
+    Scenario.model_fields["workload"].annotation = list[workloads.workload_union()]
+    Scenario.model_rebuild(force=True)
+
+
+workloads.on_register(_rebuild_workload_union)

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from ._toml import toml as tomllib
 from ._toml import toml_str as _toml_str
@@ -53,15 +55,31 @@ class CostProfileError(InputError):
     """A cost profile that cannot be used; the message names the key and what is allowed."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CostProfile:
-    """A named set of cost distributions (ns), with optional notes and host facts."""
+    """A named set of cost distributions (ns), with optional notes and host facts.
+
+    Immutable (read-only mappings), so one loaded profile is shared by every run; make a
+    changed copy with :meth:`with_overrides`.
+    """
 
     name: str
-    costs: dict[str, Dist]
+    costs: Mapping[str, Dist]
     description: str = ""
-    notes: dict[str, str] = field(default_factory=dict)
-    host: dict = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    host: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("costs", "notes", "host"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+
+    __hash__ = None  # value equality; the mappings are not hashable
+
+    def __reduce__(self):  # read-only mappings do not pickle; rebuild from plain dicts
+        return (CostProfile, (self.name, dict(self.costs), self.description, dict(self.notes),
+                              _plain(self.host)))
 
     def __getitem__(self, name: str) -> Dist:
         return self.costs[name]
@@ -79,7 +97,9 @@ class CostProfile:
                 costs[key] = parse_dist(spec)
             except UnitError as e:
                 raise CostProfileError(f"costs.override.{key}: {e}") from None
-        return CostProfile(self.name, costs, self.description, dict(self.notes), dict(self.host))
+        if not overrides:
+            return self
+        return CostProfile(self.name, costs, self.description, self.notes, self.host)
 
     def to_dict(self) -> dict:
         """The profile as a plain dict in file form (for manifests and round trips)."""
@@ -88,8 +108,15 @@ class CostProfile:
         if self.notes:
             out["notes"] = dict(self.notes)
         if self.host:
-            out["host"] = dict(self.host)
+            out["host"] = _plain(self.host)
         return out
+
+
+def _plain(value):
+    """Read-only mappings (nested too) as plain dicts, for JSON and TOML writers."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _check_name(key: str, where: str) -> None:
@@ -140,6 +167,10 @@ def profile_from_dict(data: dict, *, source: str = "<dict>", _depth: int = 0) ->
     )
 
 
+#: Built-in profiles, parsed once per process (they are immutable).
+_builtin: dict = {}
+
+
 def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
     """Return a built-in profile by name (``default``, ``ideal``) or load one from a file."""
     if isinstance(name_or_path, CostProfile):
@@ -147,12 +178,16 @@ def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
     if isinstance(name_or_path, dict):
         return profile_from_dict(name_or_path, _depth=_depth)
     name = str(name_or_path)
+    if name in _builtin:
+        return _builtin[name]
     if name == "ideal":
-        return CostProfile("ideal", {k: fixed(0) for k in COST_NAMES},
-                           "Every cost zero: pure scheduling, for checking against theory")
+        _builtin[name] = CostProfile("ideal", {k: fixed(0) for k in COST_NAMES},
+                                     "Every cost zero: pure scheduling, for checking against theory")
+        return _builtin[name]
     if name == "default":
         text = resources.files("vsmsim").joinpath("data/costs/default.toml").read_text()
-        return profile_from_dict(tomllib.loads(text), source="default", _depth=_depth)
+        _builtin[name] = profile_from_dict(tomllib.loads(text), source="default", _depth=_depth)
+        return _builtin[name]
     path = Path(name)
     if not path.is_file():
         raise CostProfileError(

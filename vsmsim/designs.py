@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from ._toml import toml as tomllib
 from ._toml import toml_value
@@ -91,17 +93,34 @@ class Step:
     count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
 
 
-@dataclass
+@dataclass(frozen=True, eq=True)
 class Design:
-    """A validated design: capabilities and a path (list of steps) per event kind."""
+    """A validated design: capabilities and a path (list of steps) per event kind.
+
+    Immutable: ``paths`` and ``capabilities`` are read-only mappings, so a design loaded
+    once can be shared by every run and caller. Make a changed copy with :meth:`variant`.
+    """
 
     name: str
     description: str
-    paths: dict[str, tuple[Step, ...]]
-    capabilities: dict[str, bool]
-    sources: list[str] = field(default_factory=list)
-    inferred: list[str] = field(default_factory=list)
+    paths: Mapping[str, tuple[Step, ...]]
+    capabilities: Mapping[str, bool]
+    sources: tuple = ()
+    inferred: tuple = ()
     file: str = ""
+
+    def __post_init__(self):
+        for name, value in (("paths", self.paths), ("capabilities", self.capabilities)):
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "inferred", tuple(self.inferred))
+
+    __hash__ = None  # value equality; the mappings are not hashable
+
+    def __reduce__(self):  # read-only mappings do not pickle; rebuild from plain dicts
+        return (Design, (self.name, self.description, dict(self.paths), dict(self.capabilities),
+                         self.sources, self.inferred, self.file))
 
     def path(self, name: str) -> tuple[Step, ...]:
         """The steps of path *name*, following :data:`OPTIONAL_PATHS` fallbacks."""
@@ -110,7 +129,7 @@ class Design:
         return self.paths[name]
 
     def to_dict(self) -> dict:
-        """The design in file form (for manifests)."""
+        """The design in file form (for manifests, :func:`dump_design` and :meth:`variant`)."""
         def step(s):
             d = {"cost": s.cost, "payer": s.payer}
             if s.times != 1:
@@ -118,9 +137,44 @@ class Design:
             if s.count:
                 d["count"] = dict(s.count)
             return d
-        return {"name": self.name, "description": self.description,
-                "capabilities": dict(self.capabilities),
-                "path": {k: [step(s) for s in v] for k, v in self.paths.items()}}
+        out = {"name": self.name, "description": self.description,
+               "capabilities": dict(self.capabilities),
+               "path": {k: [step(s) for s in v] for k, v in self.paths.items()}}
+        if self.sources:
+            out["sources"] = list(self.sources)
+        if self.inferred:
+            out["inferred"] = list(self.inferred)
+        return out
+
+    def variant(self, name: str, *, description: str | None = None, paths: dict | None = None,
+                capabilities: dict | None = None, sources=None, inferred=None) -> "Design":
+        """A new, validated design: this one with some paths or capabilities replaced.
+
+        *paths* maps path names to lists of steps, each a :class:`Step` or a file-form
+        table (``{"cost": "exit", "payer": "vp", "count": ["exits"]}``), or to another
+        design's ``paths[name]``. Errors are :class:`DesignError` naming the path and step.
+        """
+        d = self.to_dict()
+        d["name"] = name
+        if description is not None:
+            d["description"] = description
+        for key, steps in (paths or {}).items():
+            d["path"][key] = [_step_dict(s) for s in steps]
+        d["capabilities"].update(capabilities or {})
+        if sources is not None:
+            d["sources"] = list(sources)
+        if inferred is not None:
+            d["inferred"] = list(inferred)
+        return design_from_dict(d, source=name)
+
+
+def _step_dict(s) -> dict:
+    if isinstance(s, Step):
+        d = {"cost": s.cost, "payer": s.payer, "times": s.times}
+        if s.count:
+            d["count"] = dict(s.count)
+        return d
+    return s
 
 
 def _payer_ok(path: str, payer: str) -> bool:
@@ -207,15 +261,19 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
     if not isinstance(name, str) or not name:
         raise DesignError(f"{source}: name = {name!r} must be a non-empty string")
     return Design(name=name, description=str(data.get("description", "")), paths=paths,
-                  capabilities=caps, sources=list(data.get("sources", [])),
-                  inferred=list(data.get("inferred", [])), file=source)
+                  capabilities=caps, sources=tuple(data.get("sources", [])),
+                  inferred=tuple(data.get("inferred", [])), file=source)
 
 
 _cache: dict = {}
 
 
 def load_design(name_or_path) -> Design:
-    """Return a built-in design by name, or load and validate a design file."""
+    """Return a built-in design by name, or load and validate a design file.
+
+    Designs are immutable, so a built-in, or a file unchanged since it was last read, is
+    parsed once per process and the same object returned each time.
+    """
     if isinstance(name_or_path, Design):
         return name_or_path
     if isinstance(name_or_path, dict):
@@ -230,11 +288,17 @@ def load_design(name_or_path) -> Design:
     if not path.is_file():
         raise DesignError(f"design = {key!r}: not a built-in design ({', '.join(BUILTIN_DESIGNS)}) "
                           f"and no such file")
+    st = path.stat()
+    stamp = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    hit = _cache.get(stamp)
+    if hit is not None and hit.file == str(path):
+        return hit
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise DesignError(f"{path}: TOML syntax error: {e}") from None
-    return design_from_dict(data, source=str(path))
+    _cache[stamp] = design = design_from_dict(data, source=str(path))
+    return design
 
 
 def dump_design(design: Design) -> str:

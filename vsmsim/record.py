@@ -11,9 +11,13 @@ from array import array
 import numpy as np
 import pandas as pd
 
-#: Interrupt kinds, in the order of their codes in the recorder.
-KINDS = ("timer", "ipi", "pv-ipi", "external", "vtl-call", "intercept", "vina")
-K_TIMER, K_IPI, K_PVIPI, K_EXTERNAL, K_CALL, K_INTERCEPT, K_VINA = range(len(KINDS))
+from .workloads import INTERRUPT_KINDS, kind_code
+
+#: Interrupt kinds, in the order of their codes in the recorder (the workload registry's
+#: list: kinds registered later are appended, so these codes never change).
+KINDS = INTERRUPT_KINDS
+K_TIMER, K_IPI, K_PVIPI, K_EXTERNAL, K_CALL, K_INTERCEPT, K_VINA = (
+    kind_code(k) for k in ("timer", "ipi", "pv-ipi", "external", "vtl-call", "intercept", "vina"))
 #: Switch reasons, in the order of their codes.
 REASONS = ("call", "return", "interrupt", "intercept")
 R_CALL, R_RETURN, R_INTERRUPT, R_INTERCEPT = range(len(REASONS))
@@ -28,9 +32,10 @@ FIELDS = ("workload", "kind", "vector", "src_vp", "src_vtl", "vp", "vtl", "raise
 NF = len(FIELDS)
 (F_WORKLOAD, F_KIND, F_VECTOR, F_SRC_VP, F_SRC_VTL, F_VP, F_VTL, F_RAISED, F_ARRIVAL, F_START,
  F_END, F_RESUMED, F_WOKE, F_SWITCHED, F_PATH, F_SERVICE) = range(NF)
-#: Fields of one switch row.
+#: Fields of one switch row, in the order they are stored (all int64).
 SW_FIELDS = ("vp", "from_vtl", "to_vtl", "reason", "start", "end")
 NSW = len(SW_FIELDS)
+SW_VP, SW_FROM, SW_TO, SW_REASON, SW_START, SW_END = range(NSW)
 
 
 class Recorder:
@@ -69,7 +74,7 @@ class Recorder:
         return h
 
     def new_switch(self, vp, from_vtl, to_vtl, reason, start) -> int:
-        """Append a switch row whose end is set later (``sw[h + 5]``); return its handle."""
+        """Append a switch row whose end is set later (``sw[h + SW_END]``); return its handle."""
         sw = self.sw
         h = len(sw)
         sw.extend((vp, from_vtl, to_vtl, reason, start, -1))
@@ -134,14 +139,15 @@ class Recorder:
         """The switch table of ARCHITECTURE.md."""
         m = np.frombuffer(self.sw, dtype=np.int64).reshape(-1, NSW) if len(self.sw) \
             else np.zeros((0, NSW), np.int64)
-        end = pd.array(m[:, 5], dtype="Int64")
-        end[m[:, 5] < 0] = pd.NA
+        end = pd.array(m[:, SW_END], dtype="Int64")
+        end[m[:, SW_END] < 0] = pd.NA
         return pd.DataFrame(copy=False, data={
-            "vp": m[:, 0].copy(),
-            "from_vtl": m[:, 1].copy(),
-            "to_vtl": m[:, 2].copy(),
-            "reason": pd.Categorical.from_codes(m[:, 3].astype(np.int8), categories=list(REASONS)),
-            "start_ns": m[:, 4].copy(),
+            "vp": m[:, SW_VP].copy(),
+            "from_vtl": m[:, SW_FROM].copy(),
+            "to_vtl": m[:, SW_TO].copy(),
+            "reason": pd.Categorical.from_codes(m[:, SW_REASON].astype(np.int8),
+                                                categories=list(REASONS)),
+            "start_ns": m[:, SW_START].copy(),
             "end_ns": end,
         })
 

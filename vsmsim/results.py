@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .atomic import atomic_dir
 
 PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
@@ -38,6 +38,13 @@ class Result:
     counters: dict
     timeline: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_run(cls, fields: dict) -> "Result":
+        """A result from the engine's hand-over (:func:`vsmsim.engine.harvest.harvest`)."""
+        fields = dict(fields)
+        fields["meta"] = {"vsmsim_version": __version__, **fields["meta"]}
+        return cls(**fields)
 
     @property
     def name(self) -> str:
@@ -182,63 +189,3 @@ def load_result(path) -> Result:
         timeline=pd.read_parquet(tl) if tl.is_file() else None,
         meta=manifest,
     )
-
-
-def build_result(sim) -> Result:
-    """Turn a finished :class:`~vsmsim.engine.sim.Simulation` into a :class:`Result`."""
-    from .designs import COUNTERS
-
-    sc = sim.sc
-    rec = sim.rec
-    nvtl = sim.nvtl
-    snap = sim.snap
-    rows = []
-    for i, vp in enumerate(sim.vps):
-        acc = list(vp.acc)
-        comp = [(c.compute_ns, c.task_ns) for c in vp.ctxs]
-        if snap is not None:
-            acc = [a - b for a, b in zip(acc, snap[0][i])]
-            comp = [(a - b, t - u) for (a, t), (b, u) in zip(comp, snap[1][i])]
-        row = {"vp": i}
-        for v in range(nvtl):
-            row[f"vtl{v}_ns"] = acc[v]
-        row["transition_ns"] = acc[nvtl]
-        row["exit_ns"] = acc[nvtl + 1]
-        row["idle_ns"] = acc[nvtl + 2]
-        for v in range(nvtl):
-            row[f"compute{v}_ns"] = comp[v][0]
-        for v in range(nvtl):
-            row[f"task{v}_ns"] = comp[v][1]
-        row["total_ns"] = sum(acc)
-        rows.append(row)
-    residency = pd.DataFrame(rows)
-    counts = list(sim.counters)
-    if snap is not None:
-        counts = [a - b for a, b in zip(counts, snap[2])]
-    counters = {name: int(v) for name, v in zip(COUNTERS, counts)}
-    interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
-    switches = rec.switches_frame()
-    counters["interrupts"] = int(len(interrupts))
-    counters["switches"] = int(len(switches))
-    counters["deferred_actions"] = int(sim.deferred_actions)
-    counters["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
-    prof = sim.profile
-    # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
-    # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
-    vmm_ns = (counters["uexits"] * prof.mean("uexit") + counters["vmm_switches"]
-              * prof.mean("vmm_switch") + counters["ioctls"] * prof.mean("ioctl"))
-    meta = {
-        "vsmsim_version": __version__,
-        "vmm_ns": float(vmm_ns),
-        "seed": sc.seed,
-        "wall_s": sim.wall_s,
-        "design_name": sim.design.name,
-        "design": sim.design.to_dict(),
-        "costs": sim.profile.to_dict(),
-        "posted_usable": bool(sim.posted),
-        "ipiv_usable": bool(sim.ipiv),
-        "vina_clears": [list(x) for x in rec.clears],
-    }
-    return Result(scenario=sc.resolved(), interrupts=interrupts, switches=switches,
-                  residency=residency, counters=counters,
-                  timeline=rec.timeline_frame() if rec.timeline else None, meta=meta)

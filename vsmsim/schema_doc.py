@@ -13,27 +13,21 @@ import typing
 from pydantic.fields import FieldInfo
 
 from .config import (
-    ComputeWorkload,
     ContextConfig,
     CostsConfig,
-    ExternalWorkload,
-    InterceptWorkload,
-    IpiWorkload,
-    ProgramWorkload,
-    PvIpiWorkload,
     RecordConfig,
     Scenario,
-    TimerWorkload,
     VinaConfig,
     VMConfig,
-    VtlCallWorkload,
 )
+from .workloads import REGISTRY
 from .units import format_ns
 
 _NOTES = {
     "duration": "ns, or a string with a unit: ns, us, ms, s",
     "warmup": "ns or with a unit; excluded from summaries, kept in tables",
-    "design": "a built-in design name or a path to a design file (docs/designs.md)",
+    "design": "a built-in design name, a path to a design file, or (from Python) a vsmsim.Design (docs/designs.md)",
+    "profile": "a built-in profile name, a path to a profile file, or (from Python) a vsmsim.CostProfile",
     "period": "ns or with a unit; per VP",
     "at": "list of times (ns or with a unit)",
     "phase": "ns or with a unit; first arrival",
@@ -49,7 +43,8 @@ _NOTES = {
 
 
 _VALIDATOR_TYPES = {"_dur": "duration", "_pos_dur": "duration (> 0)", "_vector": "vector",
-                    "_vp_set": "VP set", "_program": "program", "parse_dist": "distribution"}
+                    "_vp_set": "VP set", "_program": "program", "parse_dist": "distribution",
+                    "_design_ref": "design", "_profile_ref": "cost profile"}
 
 
 def _field_type(f: FieldInfo) -> str:
@@ -164,10 +159,8 @@ def reference_markdown() -> str:
               "(Poisson, per second for the whole workload, each arrival on one VP drawn",
               "uniformly) or `at` (one-shot times, on every VP of the set); `phase` delays",
               "the first.", ""]
-    for model in (TimerWorkload, IpiWorkload, PvIpiWorkload, ExternalWorkload, VtlCallWorkload,
-                  InterceptWorkload, ComputeWorkload, ProgramWorkload):
-        kind = typing.get_args(model.model_fields["kind"].annotation)[0]
-        lines += _table(model, f"kind = \"{kind}\"", "", skip=("kind",))
+    for kind in REGISTRY.values():
+        lines += _table(kind.model, f"kind = \"{kind.name}\"", "", skip=("kind",))
     return "\n".join(lines).rstrip() + "\n"
 
 

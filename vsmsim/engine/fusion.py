@@ -43,7 +43,7 @@ class FusedDeliveries:
         if self.work:
             self._stop_segment(now)
         self.in_oh = True
-        self._account(self.nvtl + 1, now)
+        self._account(self.slot_exit, now)
         if self.tl:
             self._timeline(S_EXIT, now)
         t1 = now + ns

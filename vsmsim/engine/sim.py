@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from ..costs import load_profile
-from ..designs import COUNTERS, load_design
+from ..designs import COUNTERS
+from ..workloads import build_sources
 from ..record import (
     F_END,
     F_KIND,
@@ -38,9 +38,10 @@ from ..record import (
     Recorder,
 )
 from .clock import DONE, Clock, at, run_until
+from .harvest import snapshot
 from .paths import compile_design
+from .program import start_program
 from .vp import VP
-from .work import W_COMPUTE, W_TASK
 
 #: Fuse a receiver's delivery exit with the handler it starts (see VP.exit_then_pend);
 #: switched off only by the test that checks fused and unfused runs are identical.
@@ -106,14 +107,12 @@ class Simulation:
     """Builds and runs one scenario. Use :func:`vsmsim.simulate` rather than this class."""
 
     def __init__(self, scenario, debug: bool = False):
-        from .sources import build_sources  # sources need the Simulation's delivery API
-
         sc = scenario
         self.sc = sc
         self.debug = debug
         self.env = Clock()
-        self.design = load_design(sc.design)
-        self.profile = load_profile(sc.costs.profile).with_overrides(sc.costs.override)
+        self.design = sc.loaded_design
+        self.profile = sc.loaded_costs
         n, v = sc.vm.vps, sc.vm.vtls
         self.n, self.nvtl = n, v
         # One master seed: stream 0 draws sampled costs, stream 1+i belongs to workload i,
@@ -257,6 +256,14 @@ class Simulation:
                                      ctx.vina_service, self.vina_code, 0)
         vp.pend(irq)
 
+    def set_compute(self, vp_idx: int, vtl: int) -> None:
+        """Context (vp_idx, vtl) always has background work (a ``compute`` workload)."""
+        self.vps[vp_idx].ctxs[vtl].compute = True
+
+    def start_program(self, vp_idx: int, vtl: int, program, widx: int) -> None:
+        """Start guest program *program* in context (vp_idx, vtl) (a ``program`` workload)."""
+        start_program(self, self.vps[vp_idx].ctxs[vtl], program, widx)
+
     # ------------------------------------------------------------------ guest actions
     def send_ipi(self, src, vtl, dests, logical, shorthand, vector, services, widx) -> None:
         """Context (src, vtl) writes the ICR now, or when it next runs (an APIC IPI)."""
@@ -350,20 +357,8 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
     def _snapshot(self, _):
-        """At the end of warmup: remember residency, compute and counters so far."""
-        now = self.env.now
-        acc, compute = [], []
-        for vp in self.vps:
-            if vp.fuse_irq >= 0:
-                vp.settle(now)
-            vp._account(vp.acc_state, now)
-            acc.append(list(vp.acc))
-            running = now - vp.seg_start  # of the segment in progress, not yet booked
-            compute.append([(c.compute_ns + (running if vp.work == W_COMPUTE and vp.seg_ctx is c
-                                             else 0),
-                             c.task_ns + (running if vp.work == W_TASK and vp.seg_ctx is c
-                                          else 0)) for c in vp.ctxs])
-        self.snap = (acc, compute, list(self.counters))
+        """At the end of warmup: remember residency, work and counters so far."""
+        self.snap = snapshot(self)
 
     def run(self, progress=None):
         """Run to the scenario's duration and return self.

@@ -48,10 +48,21 @@ from ..record import (
     S_TASK,
     S_TRANSITION,
     S_WAIT,
+    SW_END,
 )
 from .clock import _FIRE, DONE, Call, at
 from .fusion import FusedDeliveries
-from .work import W_COMPUTE, W_HANDLER, W_NONE, W_TASK, W_WAIT
+from .work import (
+    OFF_EXIT,
+    OFF_IDLE,
+    OFF_TRANSITION,
+    RESIDENCY_EXTRA,
+    W_COMPUTE,
+    W_HANDLER,
+    W_NONE,
+    W_TASK,
+    W_WAIT,
+)
 
 _W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
 
@@ -100,7 +111,7 @@ class VP(FusedDeliveries):
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
-                 "acc", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
+                 "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
                  "job_arg")
 
@@ -121,9 +132,12 @@ class VP(FusedDeliveries):
         self.gen = 0
         self.dispatching = False
         self.again = False
-        # residency accumulators: [vtl0 .. vtlN-1, transition, exit, idle] in ns
-        self.acc = [0] * (nvtl + 3)
-        self.acc_state = nvtl + 2
+        # residency accumulators (ns): one per VTL, then engine.work.RESIDENCY_EXTRA
+        self.acc = [0] * (nvtl + len(RESIDENCY_EXTRA))
+        self.slot_transition = nvtl + OFF_TRANSITION
+        self.slot_exit = nvtl + OFF_EXIT
+        self.slot_idle = nvtl + OFF_IDLE
+        self.acc_state = self.slot_idle
         self.acc_since = 0
         self.tl = timeline
         self.tl_state = S_HALTED
@@ -183,7 +197,7 @@ class VP(FusedDeliveries):
     def _start_job(self, ns, state, fn, arg, now):
         self.in_oh = True
         self.halted = False
-        acc_state = self.nvtl + (0 if state == S_TRANSITION else 1)
+        acc_state = self.slot_transition if state == S_TRANSITION else self.slot_exit
         self.acc[self.acc_state] += now - self.acc_since
         self.acc_state = acc_state
         self.acc_since = now
@@ -402,7 +416,7 @@ class VP(FusedDeliveries):
             return
         if not self.halted:
             self.halted = True
-            self._account(self.nvtl + 2, now)
+            self._account(self.slot_idle, now)
             if self.tl:
                 self._timeline(S_HALTED, now)
 
@@ -458,7 +472,7 @@ class VP(FusedDeliveries):
         sw, to, reason, row, ret_event = arg
         sim = self.sim
         now = self.env.now
-        sim.rec.sw[sw + 5] = now
+        sim.rec.sw[sw + SW_END] = now
         self.active = to
         c = self.ctxs[to]
         if c.vina_vector and c.vina_auto:

@@ -1,0 +1,107 @@
+"""The engine's hand-over: a finished run's state as plain tables, counters and facts.
+
+This is the one place that reads the engine's internals after a run (residency
+accumulators, per-context work counters, the recorder's rows, the warm-up snapshot);
+:mod:`vsmsim.results` only receives what :func:`harvest` returns. All times in ns.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+from ..designs import COUNTERS
+from .work import OFF_EXIT, OFF_IDLE, OFF_TRANSITION, W_COMPUTE, W_TASK
+
+
+class Snapshot(NamedTuple):
+    """Engine totals at the end of the warm-up, subtracted from the final ones."""
+
+    acc: list       # per VP: its residency accumulator (VP.acc)
+    work: list      # per VP, per context: (compute_ns, task_ns)
+    counters: list  # the run's counters, in COUNTERS order
+
+
+def snapshot(sim) -> Snapshot:
+    """Take the totals of *sim* now (the end of the warm-up), settling work in progress."""
+    now = sim.env.now
+    acc, work = [], []
+    for vp in sim.vps:
+        if vp.fuse_irq >= 0:
+            vp.settle(now)
+        vp._account(vp.acc_state, now)
+        acc.append(list(vp.acc))
+        running = now - vp.seg_start  # of the segment in progress, not yet booked
+        work.append([(c.compute_ns + (running if vp.work == W_COMPUTE and vp.seg_ctx is c else 0),
+                      c.task_ns + (running if vp.work == W_TASK and vp.seg_ctx is c else 0))
+                     for c in vp.ctxs])
+    return Snapshot(acc, work, list(sim.counters))
+
+
+def residency(sim) -> pd.DataFrame:
+    """Per VP: ns in each VTL, in transitions, other exits, halted; compute and task ns."""
+    nvtl, snap = sim.nvtl, sim.snap
+    rows = []
+    for i, vp in enumerate(sim.vps):
+        acc = list(vp.acc)
+        work = [(c.compute_ns, c.task_ns) for c in vp.ctxs]
+        if snap is not None:
+            acc = [a - b for a, b in zip(acc, snap.acc[i])]
+            work = [(a - b, t - u) for (a, t), (b, u) in zip(work, snap.work[i])]
+        row = {"vp": i}
+        for v in range(nvtl):
+            row[f"vtl{v}_ns"] = acc[v]
+        row["transition_ns"] = acc[nvtl + OFF_TRANSITION]
+        row["exit_ns"] = acc[nvtl + OFF_EXIT]
+        row["idle_ns"] = acc[nvtl + OFF_IDLE]
+        for v in range(nvtl):
+            row[f"compute{v}_ns"] = work[v][0]
+        for v in range(nvtl):
+            row[f"task{v}_ns"] = work[v][1]
+        row["total_ns"] = sum(acc)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def counters(sim, n_interrupts: int, n_switches: int) -> dict:
+    """The run's counters over the measured window, plus table sizes and deferred actions."""
+    counts = list(sim.counters)
+    if sim.snap is not None:
+        counts = [a - b for a, b in zip(counts, sim.snap.counters)]
+    out = {name: int(v) for name, v in zip(COUNTERS, counts)}
+    out["interrupts"] = int(n_interrupts)
+    out["switches"] = int(n_switches)
+    out["deferred_actions"] = int(sim.deferred_actions)
+    out["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
+    return out
+
+
+def harvest(sim) -> dict:
+    """Everything a :class:`~vsmsim.results.Result` is made of, from finished run *sim*.
+
+    Keys: ``scenario`` (resolved, JSON-ready), ``interrupts``, ``switches``, ``residency``,
+    ``timeline`` (or None), ``counters`` and ``meta``.
+    """
+    sc, rec, prof = sim.sc, sim.rec, sim.profile
+    interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
+    switches = rec.switches_frame()
+    cnt = counters(sim, len(interrupts), len(switches))
+    # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
+    # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
+    vmm_ns = (cnt["uexits"] * prof.mean("uexit") + cnt["vmm_switches"] * prof.mean("vmm_switch")
+              + cnt["ioctls"] * prof.mean("ioctl"))
+    meta = {
+        "vmm_ns": float(vmm_ns),
+        "seed": sc.seed,
+        "wall_s": sim.wall_s,
+        "design_name": sim.design.name,
+        "design": sim.design.to_dict(),
+        "costs": prof.to_dict(),
+        "posted_usable": bool(sim.posted),
+        "ipiv_usable": bool(sim.ipiv),
+        "vina_clears": [list(x) for x in rec.clears],
+    }
+    return {"scenario": sc.resolved(), "interrupts": interrupts, "switches": switches,
+            "residency": residency(sim), "counters": cnt,
+            "timeline": rec.timeline_frame() if rec.timeline else None, "meta": meta}
