@@ -20,8 +20,8 @@ import vsmsim
 import vsmsim.api
 from vsmsim.cli import main as cli_main
 from vsmsim.errors import InputError
+from vsmsim.stats import t_quantile
 from vsmsim.sweep import metric_column, parse_grid, replication_seed, sweep
-from vsmsim.sweep.stats import t_quantile
 
 SPEC = {
     "name": "tiny-sweep",

@@ -9,7 +9,6 @@ The public interface (see docs/ and ARCHITECTURE.md)::
 """
 
 from ._version import __version__
-
 from .api import simulate, vsm_off
 from .check import check
 from .config import Scenario, ScenarioError, load_scenario

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .workloads import call_kinds
+
 
 class InvariantError(AssertionError):
     """A run broke a model invariant; the message lists each violation."""
@@ -70,7 +72,7 @@ def check(result, *, raise_on_error: bool = True) -> list[str]:
         problems.append(f"interrupt {ids[i]}: ended without starting")
     for i in np.nonzero((st >= 0) & (st < raised))[0][:3]:
         problems.append(f"interrupt {ids[i]}: started at {st[i]:.0f} ns before raised at {raised[i]:.0f} ns")
-    handled = irq["kind"].astype(str).isin(["vtl-call", "intercept"]).to_numpy()
+    handled = irq["kind"].astype(str).isin(call_kinds()).to_numpy()
     short = (en >= 0) & (~handled) & (en - st < svc)
     for i in np.nonzero(short)[0][:3]:
         problems.append(f"interrupt {ids[i]}: handler ran {en[i] - st[i]:.0f} ns < service "

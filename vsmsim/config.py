@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-
 from . import workloads
 from ._toml import toml as tomllib
 from .costs import CostProfile, load_profile

@@ -30,7 +30,7 @@ VP's time: latency only, e.g. a host thread waking on another CPU while the gues
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType

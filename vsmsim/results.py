@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import names
 from ._version import __version__
 from .atomic import atomic_dir
 
@@ -135,14 +136,14 @@ class Result:
         """
         path = Path(path)
         with atomic_dir(path) as tmp:
-            self.interrupts.to_parquet(tmp / "interrupts.parquet", index=False)
-            self.switches.to_parquet(tmp / "switches.parquet", index=False)
-            self.residency.to_parquet(tmp / "residency.parquet", index=False)
+            self.interrupts.to_parquet(tmp / names.INTERRUPTS, index=False)
+            self.switches.to_parquet(tmp / names.SWITCHES, index=False)
+            self.residency.to_parquet(tmp / names.RESIDENCY, index=False)
             if self.timeline is not None:
-                self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
-            self.summary().to_csv(tmp / "summary.csv", index=False)
+                self.timeline.to_parquet(tmp / names.TIMELINE, index=False)
+            self.summary().to_csv(tmp / names.SUMMARY, index=False)
             manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            (tmp / names.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         return path
 
 
@@ -161,7 +162,7 @@ def _latency_rows(rows, kind, vtl, g):
         for name, q in PERCENTILES:
             rows.append((f"response_{name}", kind, vtl, float(np.percentile(r, q)), "ns"))
         rows.append(("response_max", kind, vtl, float(r.max()), "ns"))
-    if kind in ("vtl-call", "intercept"):
+    if g["resumed_ns"].notna().any():  # calls into a higher VTL: the caller resumed
         rt = (g["resumed_ns"] - g["raised_ns"]).dropna().to_numpy(dtype=float)
         if len(rt):
             rows.append(("roundtrip_mean", kind, vtl, float(rt.mean()), "ns"))
@@ -172,19 +173,19 @@ def _latency_rows(rows, kind, vtl, g):
 def load_result(path) -> Result:
     """Load a result written by :meth:`Result.save`."""
     path = Path(path)
-    mf = path / "manifest.json"
+    mf = path / names.MANIFEST
     if not mf.is_file():
         from .errors import InputError
         raise InputError(f"{path}: not a vsmsim result (no manifest.json)")
     manifest = json.loads(mf.read_text())
     scenario = manifest.pop("scenario")
     counters = manifest.pop("counters")
-    tl = path / "timeline.parquet"
+    tl = path / names.TIMELINE
     return Result(
         scenario=scenario,
-        interrupts=pd.read_parquet(path / "interrupts.parquet"),
-        switches=pd.read_parquet(path / "switches.parquet"),
-        residency=pd.read_parquet(path / "residency.parquet"),
+        interrupts=pd.read_parquet(path / names.INTERRUPTS),
+        switches=pd.read_parquet(path / names.SWITCHES),
+        residency=pd.read_parquet(path / names.RESIDENCY),
         counters=counters,
         timeline=pd.read_parquet(tl) if tl.is_file() else None,
         meta=manifest,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from . import names
 from .api import _as_scenario, attach_baseline, simulate, vsm_off
 from .atomic import atomic_dir
 from .config import Scenario
@@ -52,8 +53,8 @@ class Comparison:
             for name, res in self.results.items():
                 res.save(tmp / _safe(name))
             if self.baseline is not None:
-                self.baseline.save(tmp / "_vsm-off")
-            self.summary().to_csv(tmp / "comparison.csv")
+                self.baseline.save(tmp / names.BASELINE_DIR)
+            self.summary().to_csv(tmp / names.COMPARISON)
             if plots:
                 from .plots import plot_comparison
                 written = [path / p.relative_to(tmp)

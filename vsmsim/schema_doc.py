@@ -20,8 +20,8 @@ from .config import (
     VinaConfig,
     VMConfig,
 )
-from .workloads import REGISTRY
 from .units import format_ns
+from .workloads import REGISTRY
 
 _NOTES = {
     "duration": "ns, or a string with a unit: ns, us, ms, s",

@@ -29,6 +29,7 @@ import numpy as np
 from .atomic import atomic_text
 from .errors import InputError
 from .units import UnitError, format_ns, parse_duration
+from .workloads import call_kinds
 
 #: Default bound on the number of trace events written (metadata events not counted).
 DEFAULT_MAX_EVENTS = 200_000
@@ -37,8 +38,6 @@ PID_BASE = 1
 TID_BASE = 1
 #: tid of the ``transitions & exits`` thread of every VP.
 OVERHEAD_TID = 100
-#: Kinds left out of the ``pending`` counter: synchronous requests, not interrupts.
-_NO_COUNTER_KINDS = ("vtl-call", "intercept")
 _WORK_STATES = ("compute", "task", "wait", "halted")
 # Order at equal timestamps. Perfetto binds a flow event to the innermost open slice of
 # its thread, so each flow end comes right after the handler slice it ends on, and each
@@ -235,7 +234,7 @@ class _Builder:
     def counters(self, hi: int) -> None:
         """Per-VP counter of raised-but-not-started interrupts, one series per VTL."""
         df = self.r.interrupts
-        df = df[~df["kind"].astype(str).isin(_NO_COUNTER_KINDS)]
+        df = df[~df["kind"].astype(str).isin(call_kinds())]
         if not len(df):
             return
         lo, nvtl = self.lo, self.nvtl
@@ -294,7 +293,7 @@ class _Builder:
             b = tl["end_ns"].to_numpy(dtype=np.int64)
             m = np.isin(tl["state"].astype(str).to_numpy(), states) & _overlaps(a, b, lo, hi)
             parts.append(a[m])
-        counted = ~df["kind"].astype(str).isin(_NO_COUNTER_KINDS).to_numpy()
+        counted = ~df["kind"].astype(str).isin(call_kinds()).to_numpy()
         parts += [raised[counted & (raised > lo) & (raised < hi)],
                   start[counted & started & (start > lo) & (start < hi)],
                   np.full(len(np.unique(df["vp"].to_numpy()[counted])), lo, np.int64)]

@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from ..designs import COUNTERS
-from ..workloads import build_sources
 from ..record import (
     F_END,
     F_KIND,
@@ -37,6 +36,7 @@ from ..record import (
     S_EXIT,
     Recorder,
 )
+from ..workloads import build_sources
 from .clock import DONE, Clock, at, run_until
 from .harvest import snapshot
 from .paths import compile_design

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import names
 from .bars import counter_bars, residency_bars
 from .latency import latency_cdf, latency_vs_vcpus, wakeup_histogram
 from .style import as_results, save_figure
 from .timeline import timeline
 
 #: Subdirectory of a saved comparison holding the VSM-off baseline (not a design).
-BASELINE_DIR = "_vsm-off"
+BASELINE_DIR = names.BASELINE_DIR
 
 
 def _latency_groups(res: dict) -> list[tuple[str, int]]:
@@ -81,19 +82,19 @@ def load_saved(path) -> dict:
     from ..results import load_result
 
     path = Path(path)
-    if (path / "manifest.json").is_file():
+    if (path / names.MANIFEST).is_file():
         r = load_result(path)
         return {r.design: r}
     subdirs = {}
     if path.is_dir():
         for d in sorted(path.iterdir()):
             if d.is_dir() and d.name != BASELINE_DIR and not d.name.startswith(".") \
-                    and (d / "manifest.json").is_file():
+                    and (d / names.MANIFEST).is_file():
                 subdirs[d.name] = d
     if not subdirs:
         raise InputError(f"{path}: not a vsmsim result or comparison directory")
     order = list(subdirs)
-    csv = path / "comparison.csv"
+    csv = path / names.COMPARISON
     if csv.is_file():
         try:
             cols = list(pd.read_csv(csv, nrows=0).columns)
@@ -117,7 +118,7 @@ def plot_saved(path, formats=("png",)) -> list[Path]:
     Plots are written into *path*; returns the paths.
     """
     path = Path(path)
-    if (path / "sweep.json").is_file() and (path / "runs.parquet").is_file():
+    if (path / names.SWEEP_PLAN).is_file() and (path / names.SWEEP_RUNS).is_file():
         return _plot_sweep(path, formats)
     return plot_results(load_saved(path), path, formats)
 
@@ -125,8 +126,8 @@ def plot_saved(path, formats=("png",)) -> list[Path]:
 def _plot_sweep(path: Path, formats) -> list[Path]:
     import json
 
-    grid = list(json.loads((path / "sweep.json").read_text())["grid"])
-    runs = pd.read_parquet(path / "runs.parquet")
+    grid = list(json.loads((path / names.SWEEP_PLAN).read_text())["grid"])
+    runs = pd.read_parquet(path / names.SWEEP_RUNS)
     x = grid[0]
     hue = grid[1] if len(grid) > 1 else None
     metrics = [c for c in runs.columns if c.startswith(("delivery_p99[", "residency["))

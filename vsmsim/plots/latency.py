@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from ..stats import t_quantile
 from .style import (
     FLOOR_NS,
     US,
@@ -195,14 +196,8 @@ def metric_unit(metric: str):
     return "", 1.0
 
 
-# Two-sided 95 % Student t quantiles for 1..30 degrees of freedom (no scipy needed).
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
 def _t95(dof: int) -> float:
-    return _T95[dof - 1] if 1 <= dof <= len(_T95) else 1.96
+    return t_quantile(0.975, dof)
 
 
 def _line_stats(g: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:

@@ -13,10 +13,10 @@ intervals, on a serial loop, a local process pool or Dask, resumable from a dire
 See docs/sweeps.md for the seed rule, the executors, resume and the column names.
 """
 
-from .cli import cli_sweep, parse_grid
+from ..overrides import parse_grid
 from .core import SweepResult, sweep
 from .grid import make_plan, replication_seed
 from .task import metric_column
 
-__all__ = ["sweep", "SweepResult", "replication_seed", "metric_column", "cli_sweep",
+__all__ = ["sweep", "SweepResult", "replication_seed", "metric_column",
            "parse_grid", "make_plan"]

@@ -12,9 +12,9 @@ import pandas as pd
 
 from ..config import Scenario
 from ..errors import InputError
+from ..stats import aggregate
 from .executors import EXECUTORS, RUNNERS, check, make_tasks
 from .grid import Plan, make_plan
-from .stats import aggregate
 from .store import RunStore
 
 #: Columns of ``SweepResult.runs`` before the grid keys and the metrics.

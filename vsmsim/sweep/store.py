@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import names
 from ..atomic import atomic_write  # noqa: E402  (re-exported for the sweep modules)
 
 
@@ -37,7 +38,7 @@ class RunStore:
 
     def __init__(self, root):
         self.root = Path(root)
-        self.runs_dir = self.root / "runs"
+        self.runs_dir = self.root / names.SWEEP_RUN_DIR
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.runs_dir.glob(".*.tmp"):  # left by a killed sweep
             stale.unlink(missing_ok=True)
@@ -48,7 +49,7 @@ class RunStore:
 
     def write_plan(self, description: dict) -> Path:
         """Write ``sweep.json``."""
-        return atomic_write(self.root / "sweep.json",
+        return atomic_write(self.root / names.SWEEP_PLAN,
                             lambda p: p.write_text(_dump(description)))
 
     def write_run(self, record: dict, overrides: dict) -> Path:
@@ -77,9 +78,9 @@ class RunStore:
     def write_tables(self, runs: pd.DataFrame, points: pd.DataFrame) -> list[Path]:
         """Write ``runs.parquet`` and ``points.csv``."""
         safe = parquet_safe(runs)
-        return [atomic_write(self.root / "runs.parquet",
+        return [atomic_write(self.root / names.SWEEP_RUNS,
                              lambda p: safe.to_parquet(p, index=False)),
-                atomic_write(self.root / "points.csv",
+                atomic_write(self.root / names.SWEEP_POINTS,
                              lambda p: points.to_csv(p, index=False))]
 
 

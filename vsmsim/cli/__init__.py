@@ -1,4 +1,4 @@
-"""The ``vsmsim`` command line.
+"""The ``vsmsim`` command line: every command's parser and its handler.
 
 Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 internal error.
 """
@@ -10,37 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from ._toml import toml as tomllib
-from .errors import InputError
-
-
-class CliError(InputError):
-    """Bad command-line input."""
-
-
-def _parse_value(text: str):
-    """A --set value: a TOML value if it reads as one (numbers, true, [..]), else a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _overrides(pairs) -> dict:
-    out = {}
-    for p in pairs or []:
-        if "=" not in p:
-            raise CliError(f"--set {p!r}: expected key=value, e.g. --set vm.vps=64")
-        k, v = p.split("=", 1)
-        out[k.strip()] = _parse_value(v.strip())
-    return out
+from ..errors import InputError
+from ..overrides import parse_set
 
 
 def _load(args):
-    from .config import load_scenario
+    from ..config import load_scenario
 
     sc = load_scenario(args.file)
-    ov = _overrides(getattr(args, "set", None))
+    ov = parse_set(getattr(args, "set", None))
     return sc.with_overrides(ov) if ov else sc
 
 
@@ -53,18 +31,18 @@ def _progress_enabled() -> bool:
 
 
 def cmd_run(args) -> int:
-    from .api import simulate
+    from ..api import simulate
 
     sc = _load(args)
     if args.trace:
-        from .trace import parse_window
+        from ..trace import parse_window
         parse_window(args.trace_window, sc.duration)  # bad input fails before anything runs
         sc = sc.with_overrides({"record.timeline": True})
     res = simulate(sc, baseline=args.baseline, progress=True if _progress_enabled() else None)
     out = Path(args.out) if args.out else _default_out(sc, res.design)
     res.save(out)
     if args.trace:
-        from .trace import write_trace
+        from ..trace import write_trace
         write_trace(res, out / "trace.json", window=args.trace_window)
     n = len(res.interrupts)
     print(f"{sc.name} [{res.design}]: {n:,} interrupts, {len(res.switches):,} VTL switches, "
@@ -77,7 +55,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .runner import compare
+    from ..runner import compare
 
     sc = _load(args)
     if not sc.record.timeline and not args.no_plots:
@@ -121,8 +99,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .costs import BUILTIN_PROFILES, load_profile
-    from .designs import list_designs
+    from ..costs import BUILTIN_PROFILES, load_profile
+    from ..designs import list_designs
 
     print("designs:")
     for d in list_designs():
@@ -147,7 +125,7 @@ def _first_line(f: Path) -> str:
 
 
 def cmd_plot(args) -> int:
-    from .plots import plot_saved
+    from ..plots import plot_saved
 
     written = plot_saved(Path(args.dir), formats=("png", "svg") if args.svg else ("png",))
     for p in written:
@@ -162,7 +140,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from . import calibrate
+    from .. import calibrate
 
     return calibrate.run(args)
 
@@ -222,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="measure this host's KVM costs into a cost profile")
     try:
-        from . import calibrate
+        from .. import calibrate
         calibrate.add_arguments(cal)
     except ImportError:  # pragma: no cover
         pass

@@ -1,0 +1,21 @@
+"""File and directory names that one module writes and another reads, in one place."""
+
+# A result directory (Result.save / load_result).
+INTERRUPTS = "interrupts.parquet"
+SWITCHES = "switches.parquet"
+RESIDENCY = "residency.parquet"
+TIMELINE = "timeline.parquet"
+SUMMARY = "summary.csv"
+MANIFEST = "manifest.json"
+TRACE = "trace.json"
+
+# A comparison directory (Comparison.save): one result directory per design, plus these.
+COMPARISON = "comparison.csv"
+COMPARISON_MANIFEST = "comparison.json"
+BASELINE_DIR = "_vsm-off"
+
+# A sweep directory.
+SWEEP_PLAN = "sweep.json"
+SWEEP_RUNS = "runs.parquet"
+SWEEP_POINTS = "points.csv"
+SWEEP_RUN_DIR = "runs"
