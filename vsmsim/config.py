@@ -53,8 +53,11 @@ def _design_ref(v):
                      f"vsmsim.Design")
 
 
-def _design_label(v):
-    return v if isinstance(v, str) else (v.file or v.name)
+def _design_label(v, info):
+    # JSON (manifests, resolved()): a name or path; Python (to_input): the object itself.
+    if isinstance(v, str) or not info.mode_is_json():
+        return v
+    return v.file or v.name
 
 
 def _profile_ref(v):
@@ -68,14 +71,16 @@ def _profile_ref(v):
                      f"or a vsmsim.CostProfile")
 
 
-def _profile_label(v):
-    return v if isinstance(v, str) else v.name
+def _profile_label(v, info):
+    if isinstance(v, str) or not info.mode_is_json():
+        return v
+    return v.name
 
 
 DesignRef = Annotated[Union[str, Design], BeforeValidator(_design_ref),
-                      PlainSerializer(_design_label, when_used="json")]
+                      PlainSerializer(_design_label)]
 ProfileRef = Annotated[Union[str, CostProfile], BeforeValidator(_profile_ref),
-                       PlainSerializer(_profile_label, when_used="json")]
+                       PlainSerializer(_profile_label)]
 
 
 class VinaConfig(Strict):

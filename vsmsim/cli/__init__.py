@@ -75,15 +75,19 @@ def cmd_compare(args) -> int:
     out = Path(args.out) if args.out else Path("results") / sc.name / "compare"
     formats = None if args.no_plots else (("png", "svg") if args.svg else ("png",))
     written = cmp.save(out, plots=formats)
-    s = cmp.summary()
+    s = cmp.summary() if cmp.results else None
     keys = [m for m in ("delivery_p50", "delivery_p99", "roundtrip_p50", "vtl0_tax")
             if m in s.index.get_level_values(0)]
     print(f"{sc.name}: {len(cmp.results)} designs in {time.perf_counter() - t0:.1f} s -> {out}")
-    if keys:
+    if keys and cmp.results:
         print(s.loc[keys].to_string(float_format=_fmt))
     for p in written:
         print(f"plot: {p}")
-    return 0
+    for label, tb in cmp.failures.items():
+        last = tb.strip().splitlines()[-1] if tb.strip() else "?"
+        print(f"vsmsim compare: design {label!r} failed: {last} (traceback in "
+              f"{out / 'comparison.json'})", file=sys.stderr)
+    return 1 if cmp.failures else 0
 
 
 def _fmt(x: float) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Scenario
+from ..costs import CostProfile
+from ..designs import Design
 from ..errors import InputError
 from ..stats import aggregate
 from .executors import EXECUTORS, RUNNERS, check, make_tasks
@@ -129,7 +131,7 @@ def _runs_table(plan: Plan, records: dict) -> tuple[pd.DataFrame, dict]:
         point = plan.points[spec.point]
         columns["point"].append(spec.point)
         for k in plan.keys:
-            columns[k].append(point.overrides[k])
+            columns[k].append(_grid_label(point.overrides[k]))
         columns["replication"].append(spec.replication)
         columns["seed"].append(spec.seed)
         columns["status"].append(rec["status"])
@@ -235,3 +237,8 @@ def sweep(scenario, grid: dict | None = None, replications: int = 1, executor: s
         store.write_tables(runs, result.points)
     result.wall_s = time.perf_counter() - t0
     return result
+
+
+def _grid_label(value):
+    """A grid value as a table cell: designs and cost profiles given as objects by name."""
+    return value.name if isinstance(value, (Design, CostProfile)) else value
