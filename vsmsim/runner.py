@@ -87,7 +87,7 @@ def design_labels(designs) -> list[tuple[str, object]]:
     loaded = [(d, load_design(d)) for d in designs]
     names_ = [design.name for _, design in loaded]
     labels = []
-    for (d, design), name in zip(loaded, names_):
+    for (d, _design), name in zip(loaded, names_):
         is_file = isinstance(d, (str, Path)) and Path(str(d)).suffix == ".toml"
         labels.append(Path(str(d)).stem if names_.count(name) > 1 and is_file else name)
     for i, label in enumerate(labels):
