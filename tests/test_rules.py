@@ -1,4 +1,4 @@
-"""MODEL.md section 2, rule by rule: a few events whose timeline is computed by hand.
+"""docs/model.md section 2, rule by rule: a few events whose timeline is computed by hand.
 
 Each test runs under the ``ideal`` profile (transitions cost nothing, so the timeline is
 pure scheduling) and, where the path costs add up, again under ``default`` with the

@@ -1,6 +1,6 @@
 """vsmsim: a discrete-event simulator of Hyper-V VSM execution contexts inside KVM.
 
-The public interface (see docs/ and ARCHITECTURE.md)::
+The public interface (see docs/, and docs/model.md for the rules)::
 
     sc = vsmsim.load_scenario("scenarios/q1_preemption.toml")
     res = vsmsim.simulate(sc)

@@ -1,4 +1,4 @@
-"""Invariants every run must satisfy, checked from its tables (MODEL.md question 8).
+"""Invariants every run must satisfy, checked from its tables (docs/model.md section 7, question 8).
 
 ``check(result)`` verifies:
 

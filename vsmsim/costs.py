@@ -12,7 +12,7 @@ A cost profile is a TOML file::
     exit = "..."
     [host]                    # optional: free-form facts about the measured host
 
-Built-in profiles: ``default`` (public figures, MODEL.md section 4) and ``ideal`` (every
+Built-in profiles: ``default`` (public figures, docs/model.md section 6) and ``ideal`` (every
 cost zero, for checking the scheduler against theory). Scenarios name one of these or a
 path to a file, and may override single costs.
 """

@@ -319,5 +319,5 @@ def dump_design(design: Design) -> str:
 
 
 def list_designs() -> list[Design]:
-    """The built-in designs, in the order of MODEL.md section 3."""
+    """The built-in designs, in the order of docs/designs.md."""
     return [load_design(n) for n in BUILTIN_DESIGNS]

@@ -97,7 +97,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ tables
     def interrupts_frame(self, workload_names, path_names) -> pd.DataFrame:
-        """The interrupt table of ARCHITECTURE.md (missing start/end as <NA>)."""
+        """The interrupt table of docs/metrics.md (missing start/end as <NA>)."""
         m = np.frombuffer(self.rows, dtype=np.int64).reshape(-1, NF) if len(self.rows) \
             else np.zeros((0, NF), np.int64)
         n = len(m)
@@ -136,7 +136,7 @@ class Recorder:
 
 
     def switches_frame(self) -> pd.DataFrame:
-        """The switch table of ARCHITECTURE.md."""
+        """The switch table of docs/metrics.md."""
         m = np.frombuffer(self.sw, dtype=np.int64).reshape(-1, NSW) if len(self.sw) \
             else np.zeros((0, NSW), np.int64)
         end = pd.array(m[:, SW_END], dtype="Int64")

@@ -2,7 +2,7 @@
 
 Tables (pandas DataFrames, times in ns of simulated time):
 
-- ``interrupts``: one row per interrupt, VTL call and intercept (ARCHITECTURE.md columns,
+- ``interrupts``: one row per interrupt, VTL call and intercept (columns in docs/metrics.md,
   plus ``arrival_ns``: when the workload produced it, earlier than ``raised_ns`` when the
   sending context could not run and the send waited; ``resumed_ns``: when the calling VTL
   resumed after the return, for calls and intercepts; ``service_ns``: the handler's or

@@ -12,7 +12,7 @@ Preemption does not throw ``simpy.Interrupt``: the VP remembers when the current
 segment started and how much work was left; preempting it subtracts the elapsed time and
 bumps a generation number so that the stale completion event is ignored when it fires.
 
-Decision rules applied by :meth:`VP.dispatch` (MODEL.md section 2), in order:
+Decision rules applied by :meth:`VP.dispatch` (docs/model.md sections 2 and 3), in order:
 
 1. queued overhead jobs run first (the VP is trapped in the hypervisor);
 2. the highest VTL above the active one with a deliverable interrupt (pending class above
