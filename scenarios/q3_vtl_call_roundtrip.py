@@ -9,8 +9,10 @@ projected switch overhead of a Windows VSM boot, which makes 10^5 to 10^6 VTL tr
 Look at: `roundtrip_p50` / `roundtrip_p99` for kind=vtl-call, `switch_mean` for call and
 return, and the projection this script prints (transitions x mean call/return switch time).
 It depends on: `switch.call` and `switch.return` of each design: uexit + cross-thread
-hand-off + state ioctls in the VMM designs, a plane re-entry in planes, an in-kernel
-switch in planes-inkernel; and on `uexit`, `wakeup`, `ioctl`, `vmm_switch`.
+hand-offs + state ioctls in the VMM designs (27 + 20 in vm-per-vtl, 18 + 18 in the APIC ID
+designs), a plane re-entry with 8 ioctls in planes, an in-kernel switch in
+planes-inkernel; and on `uexit`, `kick_parked`, `handoff_futex`, the `ioctl_*` costs,
+`vmm_switch`, `vtl_state_switch` (docs/costs.md).
 
     python scenarios/q3_vtl_call_roundtrip.py
 """

@@ -1,16 +1,18 @@
 """Question 7: VM per VTL vs planes: what do the extra hand-offs and ioctls cost?
 
 VTL0 calls VTL1 5,000 times per second per VP and VTL1 takes a 1 kHz timer. VM per VTL
-hands every switch from one host thread to another (a wake-up) and copies state with
-about a dozen ioctls; planes re-enter KVM_RUN on the same thread. How much does that
-cost per switch, and how sensitive is it to the host's thread wake-up latency? The
-calibration measured 2.4 us for a wake-up on the same CPU and 21 us across CPUs on this
-host (docs/calibration.md): whether a VP's VTL threads share a physical CPU decides
-which one applies.
+hands every switch from one host thread to another (a signal kick of the parked VTL1
+thread on a call, a futex wake of VTL0's thread on a return) and syncs state with 27 or
+20 ioctls (the QEMU proof of concept); planes re-enter KVM_RUN on the same thread after
+moving the shared registers (8 ioctls). How much does that cost per switch, and how
+sensitive is it to the host's hand-off latency? This project's machines (VMs) measured an
+eventfd wake of ~3.5 us on one CPU and ~25 us across CPUs, a signal kick of a parked vCPU
+21-24 us (issue 13; docs/costs.md): whether a VP's VTL threads share a physical CPU
+decides which applies.
 
-Look at: round trip p50 per design and wake-up cost, and wakeups/ioctls per switch.
-It depends on: `switch.*` paths (wakeup + 12 ioctls in vm-per-vtl, none in planes) and the
-cost `wakeup`, swept here.
+Look at: round trip p50 per design and hand-off cost, and wakeups/ioctls per switch.
+It depends on: `switch.*` paths (hand-offs + state ioctls in vm-per-vtl, 8 ioctls in
+planes) and the costs `handoff_futex` and `kick_parked`, swept here together.
 
     python scenarios/q7_vm_per_vtl_vs_planes.py
 """
@@ -30,19 +32,20 @@ SCENARIO = {
     ],
 }
 
-WAKEUPS = ["1us", "2.4us", "5us", "10us", "21us"]
+HANDOFFS = ["1us", "3.5us", "5us", "10us", "25us"]
 
 
 def main():
     import vsmsim
 
     sc = vsmsim.Scenario.model_validate(SCENARIO)
-    print(f"{'wakeup':>7s} {'design':12s} {'rt p50 us':>10s} {'wake/switch':>12s} "
+    print(f"{'handoff':>7s} {'design':12s} {'rt p50 us':>10s} {'wake/switch':>12s} "
           f"{'ioctl/switch':>13s} {'VTL0 share':>11s}")
-    for w in WAKEUPS:
+    for w in HANDOFFS:
         for design in ("vm-per-vtl", "planes"):
             res = vsmsim.simulate(sc.with_overrides({"design": design,
-                                                     "costs.override.wakeup": w}))
+                                                     "costs.override.handoff_futex": w,
+                                                     "costs.override.kick_parked": w}))
             calls = res.measured()
             calls = calls[calls.kind == "vtl-call"]
             rt = (calls.resumed_ns - calls.raised_ns).dropna().astype(float)

@@ -1,40 +1,26 @@
 """The five designs: path sums against the cost profile, routing, posting, pairing, errors.
 
-Expected latencies are summed here by hand from the default profile and the path
-descriptions in docs/designs.md, not read from the design tables.
+Expected latencies are summed from the default profile and the steps written out by hand
+in tests/handsums.py (from the implementations, as docs/designs.md reads them), not read
+from the design tables.
 """
 
 import pytest
 from conftest import cost, run
+from handsums import SWITCH_IOCTLS, inactive_timer_ns, switch_ns
 
 import vsmsim
 from vsmsim.designs import BUILTIN_DESIGNS, DesignError, load_design
 
 US = 1000
-USERSPACE_SWITCH = cost("default", "exit", "uexit", "vmm_switch", "wakeup")  # + ioctls
-SWITCH = {  # one VTL call or return
-    "apic-id-groups": USERSPACE_SWITCH + cost("default", "ioctl*8"),
-    "apic-namespaces": USERSPACE_SWITCH + cost("default", "ioctl*8"),
-    "vm-per-vtl": USERSPACE_SWITCH + cost("default", "ioctl*12"),
-    "planes": cost("default", "exit", "uexit", "vmm_switch", "vtl_state_switch"),
-    "planes-inkernel": cost("default", "exit", "vtl_state_switch"),
-}
-SEND = cost("default", "exit", "map_lookup")
+SWITCH = {d: (switch_ns(d, "call"), switch_ns(d, "return")) for d in BUILTIN_DESIGNS}
+SEND = cost("default", "icr_exit", "map_lookup")
 IPI = {  # physical IPI to a running vCPU, host offers APICv
     "apic-id-groups": SEND + cost("default", "kick", "exit"),  # APICv inhibited: injected
     **{d: SEND + cost("default", "posted_delivery") for d in BUILTIN_DESIGNS[1:]},
 }
-TIMER_WAKEUP = {  # VTL1 timer while VTL0 runs: notification, then the switch into VTL1
-    "apic-id-groups": cost("default", "timer_expiry", "wakeup", "kick", "exit", "uexit",
-                           "vmm_switch", "ioctl*8", "wakeup"),
-    "apic-namespaces": cost("default", "timer_expiry", "wakeup", "kick", "exit", "uexit",
-                            "vmm_switch", "ioctl*8", "wakeup"),
-    "vm-per-vtl": cost("default", "timer_expiry", "wakeup", "uexit", "kick", "exit", "uexit",
-                       "vmm_switch", "ioctl*12", "wakeup"),
-    "planes": cost("default", "timer_expiry", "kick", "exit", "uexit", "vmm_switch",
-                   "vtl_state_switch"),
-    "planes-inkernel": cost("default", "timer_expiry", "kick", "exit", "vtl_state_switch"),
-}
+# VTL1 timer while VTL0 runs: notification, then the switch into VTL1
+TIMER_WAKEUP = {d: sum(inactive_timer_ns(d)) + switch_ns(d, "interrupt") for d in BUILTIN_DESIGNS}
 
 
 def one(design, workloads, vps=2, **vm):
@@ -48,7 +34,8 @@ def test_path_sums_match_the_cost_profile(design):
     assert ipi.interrupts.iloc[0].delivery_ns == IPI[design]
     call = one(design, [{"kind": "vtl-call", "vps": [0], "at": ["100us"], "service": "10us"}])
     row = call.interrupts.iloc[0]
-    assert row.resumed_ns - row.raised_ns == 2 * SWITCH[design] + 10 * US
+    assert row.resumed_ns - row.raised_ns == sum(SWITCH[design]) + 10 * US
+    assert call.counters["ioctls"] == SWITCH_IOCTLS[design]["call"] + SWITCH_IOCTLS[design]["return"]
     timer = one(design, [{"kind": "timer", "vtl": 1, "vps": [0], "at": ["100us"]}])
     row = timer.interrupts.iloc[0]
     assert row.delivery_ns == TIMER_WAKEUP[design] and row.woke and row.switched
@@ -157,5 +144,5 @@ def test_a_user_design_file_runs(tmp_path):
     assert load_design(str(f)).paths["switch.call"] == fast.paths["switch.call"]
     res = one(str(f), [{"kind": "vtl-call", "vps": [0], "at": ["100us"], "service": "10us"}])
     row = res.interrupts.iloc[0]
-    assert row.resumed_ns - row.raised_ns == 2 * SWITCH["planes-inkernel"] + 10 * US
+    assert row.resumed_ns - row.raised_ns == sum(SWITCH["planes-inkernel"]) + 10 * US
     assert res.design == "vm-per-vtl-inkernel"

@@ -7,7 +7,8 @@ expected times summed here from the cost profile, independently of the design ta
 
 import pandas as pd
 import pytest
-from conftest import cost, run
+from conftest import run
+from handsums import inactive_timer_ns, switch_ns
 
 US = 1000
 
@@ -24,11 +25,12 @@ def switches(res):
             for r in res.switches.itertuples()]
 
 
-# vm-per-vtl paths, summed from the default profile by hand (docs/designs.md):
-VMV_NOTIFY_TIMER_NONE = cost("default", "timer_expiry", "wakeup", "uexit", "kick")
-VMV_NOTIFY_VP = cost("default", "exit", "uexit")
-VMV_SWITCH_BODY = cost("default", "vmm_switch", "ioctl*12", "wakeup")
-VMV_CALL = cost("default", "exit", "uexit") + VMV_SWITCH_BODY
+# vm-per-vtl paths, summed from the default profile and the steps in tests/handsums.py:
+VMV_NOTIFY_TIMER_NONE, VMV_NOTIFY_VP = inactive_timer_ns("vm-per-vtl")
+VMV_SWITCH_BODY = switch_ns("vm-per-vtl", "interrupt")
+VMV_CALL = switch_ns("vm-per-vtl", "call")
+VMV_RETURN = switch_ns("vm-per-vtl", "return")
+VMV_INTERCEPT = switch_ns("vm-per-vtl", "intercept")
 
 
 class TestRule1And2OneContextRuns:
@@ -55,11 +57,11 @@ class TestRule1And2OneContextRuns:
         assert irq.end_ns == start + 20 * US
         assert bool(irq.woke) and bool(irq.switched)
         assert switches(res) == [(0, 1, "interrupt", t_notify, start),
-                                 (1, 0, "return", start + 20 * US, start + 20 * US + VMV_CALL)]
+                                 (1, 0, "return", start + 20 * US, start + 20 * US + VMV_RETURN)]
         r = res.residency.iloc[0]
-        lost = VMV_NOTIFY_VP + VMV_SWITCH_BODY + 20 * US + VMV_CALL
+        lost = VMV_NOTIFY_VP + VMV_SWITCH_BODY + 20 * US + VMV_RETURN
         assert r.compute0_ns == 1000 * US - lost
-        assert r.transition_ns == VMV_SWITCH_BODY + VMV_CALL
+        assert r.transition_ns == VMV_SWITCH_BODY + VMV_RETURN
         assert r.exit_ns == VMV_NOTIFY_VP
 
 
@@ -90,8 +92,9 @@ class TestRule4Entry:
         row = res.interrupts.iloc[0]
         assert row.start_ns == 50 * US + VMV_CALL
         assert row.end_ns == row.start_ns + 10 * US
-        assert row.resumed_ns == row.end_ns + VMV_CALL
-        assert res.counters["hypercalls"] == 2 and res.counters["uexits"] == 2
+        assert row.resumed_ns == row.end_ns + VMV_RETURN
+        # the call returns VTL0's and VTL1's KVM_RUN, the return VTL1's
+        assert res.counters["hypercalls"] == 2 and res.counters["uexits"] == 3
 
     def test_intercept_reason(self):
         res = one_vp([{"kind": "compute", "vtl": 0},
@@ -100,7 +103,7 @@ class TestRule4Entry:
         assert [s[2] for s in switches(res)] == ["intercept", "return"]
         row = res.interrupts.iloc[0]
         assert row.kind == "intercept"
-        assert row.start_ns == 50 * US + cost("default", "exit", "uexit") + VMV_SWITCH_BODY
+        assert row.start_ns == 50 * US + VMV_INTERCEPT
         assert res.counters["hypercalls"] == 1  # the return only: an intercept is no hypercall
 
 
@@ -186,13 +189,13 @@ def test_rule10_pending_higher_interrupt_calls_straight_back_up():
     sw = switches(res)
     assert [s[:3] for s in sw] == [(0, 1, "interrupt"), (1, 0, "return"), (0, 1, "interrupt"),
                                    (1, 0, "return")]
-    ret_end = ret_start + VMV_CALL
+    ret_end = ret_start + VMV_RETURN
     notified = max(second + VMV_NOTIFY_TIMER_NONE, ret_end) + VMV_NOTIFY_VP
     assert sw[1][3:] == (ret_start, ret_end)
     assert sw[2][3] == notified  # no VTL0 code ran between the return and the call back up
     timeline_vtl0 = res.residency.iloc[0].compute0_ns
     assert timeline_vtl0 == 1000 * US - (first_start - 100 * US - VMV_NOTIFY_TIMER_NONE) - 20 * US \
-        - 2 * VMV_CALL - VMV_NOTIFY_VP - VMV_SWITCH_BODY
+        - 2 * VMV_RETURN - VMV_NOTIFY_VP - VMV_SWITCH_BODY
 
 
 def test_rule11_apic_ipis_stay_in_their_vtl_and_cross_vtl_needs_pv_ipi():

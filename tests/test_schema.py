@@ -84,7 +84,7 @@ def test_distributions():
       "workload": [{"kind": "ipi", "rate": 5, "dest_mode": "logical"}]}, ["at most 8 VPs"]),
     ({**BASE, "context": [{"vtl": 1, "tpr": 16}]}, ["context[0].tpr", "less than or equal to 15"]),
     ({**BASE, "design": "nope"}, ["design = 'nope'", "apic-id-groups"]),
-    ({**BASE, "costs": "cheap"}, ["costs = 'cheap'", "default, ideal"]),
+    ({**BASE, "costs": "cheap"}, ["costs = 'cheap'", "default, intel, amd, nested, ideal"]),
     ({**BASE, "costs": {"profile": "default", "override": {"exitt": 5}}},
      ["costs.override.exitt", "allowed: exit"]),
     ({**BASE, "costs": {"profile": "default", "override": {"exit": "3 parsecs"}}},
@@ -112,14 +112,15 @@ def test_load_scenario_files(tmp_path):
 
 
 def test_costs_table_form_and_override_apply():
-    sc = scenario_from_dict({**BASE, "costs": {"profile": "ideal", "override": {"exit": "2us"}},
+    sc = scenario_from_dict({**BASE, "costs": {"profile": "ideal", "override": {"icr_exit": "2us",
+                                                                          "exit": "2us"}},
                              "duration": "1ms",
                              "workload": [{"kind": "compute"},
                                           {"kind": "ipi", "at": ["10us"], "senders": [0],
                                            "dest": [1]}]})
     res = vsmsim.simulate(sc)
     row = res.interrupts.iloc[0]
-    assert row.delivery_ns == 2000  # sender exit costs 2 us, posted delivery is free
+    assert row.delivery_ns == 2000  # the ICR-write exit costs 2 us, posted delivery is free
     halted = vsmsim.simulate(sc.with_overrides({"workload": sc.to_input()["workload"][1:]}))
-    # to a halted receiver the entry is an exit too: 2 us on each side
+    # to a halted receiver the entry is an exit too: the ICR exit, then the entry
     assert halted.interrupts.iloc[0].delivery_ns == 4000

@@ -12,8 +12,11 @@ A cost profile is a TOML file::
     exit = "..."
     [host]                    # optional: free-form facts about the measured host
 
-Built-in profiles: ``default`` (public figures, docs/model.md section 6) and ``ideal`` (every
-cost zero, for checking the scheduler against theory). Scenarios name one of these or a
+Built-in profiles: ``default`` (published KVM figures on one named Intel server CPU),
+``intel``, ``amd``, ``nested`` (an L1 hypervisor) and ``ideal`` (every cost zero, for
+checking the scheduler against theory); see docs/costs.md for every value and its source.
+Each file-backed profile names its CPU and the frequency its cycle counts were converted
+at under ``[host]`` (``cpu``, ``ghz``). Scenarios name one of these or a
 path to a file, and may override single costs.
 """
 
@@ -34,21 +37,39 @@ from .units import UnitError
 
 #: Every cost a design path may name, with a one-line meaning. Units: ns.
 COST_NAMES = {
-    "exit": "in-kernel exit + entry (exit handled by KVM)",
+    "exit": "in-kernel exit + entry (exit handled by KVM), e.g. CPUID",
     "uexit": "extra for a userspace exit (KVM_RUN returns to the VMM and re-enters)",
-    "ioctl": "one vCPU ioctl (state get/set)",
-    "wakeup": "host thread wake-up, blocked to running",
+    "kvm_run": "one return from KVM_RUN to userspace of a thread that was in it (half a round trip)",
+    "icr_exit": "ICR-write exit of an IPI sender without IPI virtualization (x2APIC MSR fastpath)",
+    "ioctl_regs": "KVM_GET_REGS or KVM_SET_REGS",
+    "ioctl_sregs": "KVM_GET_SREGS2 or KVM_SET_SREGS2",
+    "ioctl_fpu": "KVM_GET_XSAVE(2) or KVM_SET_XSAVE (FPU/xsave area)",
+    "ioctl_xcrs": "KVM_GET_XCRS or KVM_SET_XCRS",
+    "ioctl_debugregs": "KVM_GET_DEBUGREGS or KVM_SET_DEBUGREGS",
+    "ioctl_msrs": "KVM_GET_MSRS or KVM_SET_MSRS, fixed part (add msr_entry per entry)",
+    "msr_entry": "one entry of a KVM_GET_MSRS / KVM_SET_MSRS call",
+    "ioctl_lapic": "KVM_GET_LAPIC or KVM_SET_LAPIC",
+    "ioctl_events": "KVM_GET_VCPU_EVENTS or KVM_SET_VCPU_EVENTS",
+    "ioctl_mp_state": "KVM_GET_MP_STATE or KVM_SET_MP_STATE",
+    "ioctl_tlb_flush_inhibit": "KVM_HYPERV_SET_TLB_FLUSH_INHIBIT (VSM series)",
+    "ioctl_signal_msi": "KVM_SIGNAL_MSI (a VM ioctl: inject an MSI from the VMM)",
+    "ioctl": "legacy: one generic vCPU ioctl (calibrate output, VMM-time estimate); no built-in design uses it",
+    "handoff_futex": "VMM thread hand-off: wake a vCPU thread waiting on a condition variable (futex)",
+    "handoff_eventfd": "VMM thread hand-off through an eventfd (write, then the poller wakes)",
+    "kick_parked": "signal kick of a vCPU thread parked (blocked) in KVM_RUN, until it runs",
+    "msi_halted": "an interrupt (MSI, IPI) waking a halted or parked vCPU in the kernel, until it runs",
+    "wakeup": "legacy: host thread wake-up, blocked to running (calibrate output); no built-in design uses it",
     "kick": "host IPI forcing a running vCPU out",
     "map_lookup": "APIC map lookup, O(1)",
     "scan_per_vcpu": "slow-path destination scan, per vCPU scanned",
     "posted_delivery": "posted-interrupt delivery to a running vCPU (no receiver exit)",
     "ipiv_send": "sender cost of an ICR write under IPI virtualization (no exit)",
     "timer_expiry": "LAPIC/TSC-deadline timer expiry to guest",
-    "vtl_state_switch": "in-kernel VTL state save/restore",
+    "vtl_state_switch": "in-kernel switch to another plane's vCPU: vcpu_put, vcpu_load, VMCS/VMCB switch",
     "vmm_switch": "VMM switch logic per VTL switch in userspace",
 }
 
-BUILTIN_PROFILES = ("default", "ideal")
+BUILTIN_PROFILES = ("default", "intel", "amd", "nested", "ideal")
 
 
 class CostProfileError(InputError):
@@ -172,7 +193,7 @@ _builtin: dict = {}
 
 
 def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
-    """Return a built-in profile by name (``default``, ``ideal``) or load one from a file."""
+    """Return a built-in profile by name (:data:`BUILTIN_PROFILES`) or load one from a file."""
     if isinstance(name_or_path, CostProfile):
         return name_or_path
     if isinstance(name_or_path, dict):
@@ -184,9 +205,9 @@ def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
         _builtin[name] = CostProfile("ideal", {k: fixed(0) for k in COST_NAMES},
                                      "Every cost zero: pure scheduling, for checking against theory")
         return _builtin[name]
-    if name == "default":
-        text = resources.files("vsmsim").joinpath("data/costs/default.toml").read_text()
-        _builtin[name] = profile_from_dict(tomllib.loads(text), source="default", _depth=_depth)
+    if name in BUILTIN_PROFILES:
+        text = resources.files("vsmsim").joinpath(f"data/costs/{name}.toml").read_text()
+        _builtin[name] = profile_from_dict(tomllib.loads(text), source=name, _depth=_depth)
         return _builtin[name]
     path = Path(name)
     if not path.is_file():
