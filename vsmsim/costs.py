@@ -44,6 +44,27 @@ COST_NAMES = {
     "timer_expiry": "LAPIC/TSC-deadline timer expiry to guest",
     "vtl_state_switch": "in-kernel VTL state save/restore",
     "vmm_switch": "VMM switch logic per VTL switch in userspace",
+    # Costs of the VMM steps of the switch paths, one per mechanism (vsmsim calibrate
+    # measures each; see docs/calibration.md).
+    "kvm_run": "KVM_RUN round trip: guest exit to the VMM and re-entry (exit + uexit)",
+    "ioctl_regs": "one KVM_GET/SET_REGS",
+    "ioctl_sregs": "one KVM_GET/SET_SREGS",
+    "ioctl_fpu": "one KVM_GET/SET_FPU (or XSAVE)",
+    "ioctl_xcrs": "one KVM_GET/SET_XCRS",
+    "ioctl_debugregs": "one KVM_GET/SET_DEBUGREGS",
+    "ioctl_msrs": "one KVM_GET/SET_MSRS of a VMM's per-switch MSR set",
+    "ioctl_lapic": "one KVM_GET/SET_LAPIC",
+    "ioctl_events": "one KVM_GET/SET_VCPU_EVENTS",
+    "ioctl_mp_state": "one KVM_GET/SET_MP_STATE",
+    "ioctl_tlb_flush_inhibit": "one TLB-flush-inhibit ioctl (VSM series; not in stock KVM)",
+    "handoff_futex": "one-way futex wake of a blocked thread on the same CPU",
+    "handoff_eventfd": "one-way eventfd wake of a blocked thread on the same CPU",
+    "handoff_futex_cross": "one-way futex wake of a blocked thread on another CPU",
+    "handoff_eventfd_cross": "one-way eventfd wake of a blocked thread on another CPU",
+    "kick_parked": "signal kick of a vCPU thread parked in KVM_RUN to its EINTR return, same CPU",
+    "kick_parked_cross": "signal kick of a vCPU thread parked in KVM_RUN, from another CPU",
+    "msi_halted": "KVM_SIGNAL_MSI into a halted vCPU to its KVM_RUN return (another CPU)",
+    "first_run_after_migration": "extra of the first KVM_RUN after a cross-CPU hand-off",
 }
 
 BUILTIN_PROFILES = ("default", "ideal")
