@@ -15,7 +15,7 @@ address     content
             (maps the LAPIC page at 0xFEE00000, uncached)
 0x5000      GDT: null, 64-bit code (selector 0x08), data (0x10)
 0x6000      IDT: 256 x 16-byte gates, all to :data:`HANDLER`
-0x8000      the program (entry)
+0x8000      the program (entry); 0x8800 the service when both VTLs share memory
 0x9000      the interrupt handler
 0xA000      parameters: u32 service loop count at +0, u64 service result pointer at +8
 0xF000      top of the stack
@@ -37,6 +37,8 @@ from .kvm import KvmError
 PML4, PDPT, PD_LOW, PD_APIC = 0x1000, 0x2000, 0x3000, 0x4000
 GDT, IDT = 0x5000, 0x6000
 CODE, HANDLER, PARAMS, STACK = 0x8000, 0x9000, 0xA000, 0xF000
+#: Where VTL1's service sits when it shares guest memory with VTL0's caller.
+SERVICE_CODE = 0x8800
 CALLER_RESULTS, SERVICE_RESULTS = 0x100000, 0x200000
 MEM_SIZE = 0x300000
 #: The most calls one run records (the caller's result area holds this many u64).
