@@ -53,14 +53,23 @@ class PathPlan:
 
     ioctl_samples: int = 2000       # per state-ioctl kind and direction
     run_samples: int = 2000         # KVM_RUN round trips
-    handoff_samples: int = 2000     # ping-pong round trips per mechanism and placement
+    handoff_samples: int = 1000     # hand-offs per mechanism and placement
     kick_samples: int = 300         # kicks, MSIs, first runs
-    gap_s: float = 50e-6            # pause before each kick / MSI / wake
+    gap_s: float = 100e-6           # busy time before each kick / wake (MSI: asleep)
 
     @classmethod
     def quick(cls) -> PathPlan:
         """About a second in all on a nested host."""
-        return cls(ioctl_samples=150, run_samples=200, handoff_samples=150, kick_samples=25)
+        return cls(ioctl_samples=150, run_samples=200, handoff_samples=60, kick_samples=25)
+
+
+def spin(seconds: float) -> None:
+    """Stay busy (runnable) for *seconds*: a VMM thread working between hand-offs. A sleep
+    would let this CPU go idle, which is not what a VMM's thread does between calls."""
+    end = time.perf_counter_ns() + int(seconds * 1e9)
+    clock = time.perf_counter_ns
+    while clock() < end:
+        pass
 
 
 def least_disturbed(values) -> float:
@@ -231,17 +240,20 @@ class _Channel:
             os.close(self.fd)
 
 
-def _pingpong_once(mechanism: str, n: int, cpus: tuple[int, int]) -> float:
-    """Median round trip (ns, clock pair included) of *n* ping-pongs between this thread
-    on ``cpus[0]`` and a peer thread on ``cpus[1]``."""
+def _handoff_once(mechanism: str, n: int, cpus: tuple[int, int], gap_s: float) -> float:
+    """Median one-way hand-off (ns, clock pair included): this thread on ``cpus[0]`` stays
+    busy for *gap_s* (the waiter's CPU may go idle meanwhile, as a VMM's would), then wakes
+    the peer on ``cpus[1]``, which timestamps the return of its wait and wakes us back."""
     to_peer, to_me = _Channel(mechanism), _Channel(mechanism)
-    failure = []
+    failure, stamp = [], [0]
 
     def peer():
+        clock = time.perf_counter_ns
         try:
             os.sched_setaffinity(0, {cpus[1]})
             for _ in range(n + 11):
                 to_peer.wait()
+                stamp[0] = clock()
                 to_me.wake()
         except BaseException as e:  # noqa: BLE001 - reported by the measuring thread
             failure.append(e)
@@ -254,11 +266,14 @@ def _pingpong_once(mechanism: str, n: int, cpus: tuple[int, int]) -> float:
             clock, wake, wait = time.perf_counter_ns, to_peer.wake, to_me.wait
             samples = []
             for i in range(n + 11):
+                spin(gap_s)
                 t0 = clock()
                 wake()
                 wait()
+                if failure:
+                    break
                 if i > 10:
-                    samples.append(clock() - t0)
+                    samples.append(stamp[0] - t0)
             th.join(5.0)
     finally:
         to_peer.close()
@@ -270,25 +285,26 @@ def _pingpong_once(mechanism: str, n: int, cpus: tuple[int, int]) -> float:
 
 def measure_handoff(mechanism: str, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
                     pair: tuple[int, int] | None) -> Figure | None:
-    """One-way hand-off: a thread wakes a thread blocked on *mechanism* (ping-pong round
-    trip / 2, net of the clock and two Python calls per hop: the wake and the return of
-    the wait). ``cross`` puts the two threads on two CPUs; None if there is only one."""
+    """One-way hand-off: a busy thread wakes a thread blocked on *mechanism*, from before
+    the wake call to the return of the wait (both stamped with the system-wide monotonic
+    clock), net of the clock and two Python calls (the wake, the wait's return). ``cross``
+    puts the threads on two CPUs (None if there is only one)."""
     if pair is None:
         if cross:
             return None
-        pair = (os.sched_getaffinity(0).__iter__().__next__(),) * 2
+        pair = (next(iter(os.sched_getaffinity(0))),) * 2
     cpus = pair if cross else (pair[0], pair[0])
     vals = []
     for _ in range(repeat):
-        rt = _pingpong_once(mechanism, plan.handoff_samples, cpus)
-        vals.append((rt - ov.clock) / 2 - 2 * ov.python_call)
+        one_way = _handoff_once(mechanism, plan.handoff_samples, cpus, plan.gap_s)
+        vals.append(ov.net(one_way, 2))
     key = f"handoff_{mechanism}" + ("_cross" if cross else "")
     how = {"futex": "a threading.Lock released to a thread blocked acquiring it (futex)",
            "eventfd": "an eventfd written to a thread blocked reading it"}[mechanism]
-    where = f"CPUs {cpus[0]} and {cpus[1]}" if cross else f"both threads on CPU {cpus[0]}"
-    return Figure(key, vals, f"one-way hand-off: {how}; {where}; ping-pong round trip / 2, "
-                  "net of the clock and two Python calls per hop",
-                  per_run=f"each: median of {plan.handoff_samples} round trips")
+    where = f"CPUs {cpus[0]} -> {cpus[1]}" if cross else f"both threads on CPU {cpus[0]}"
+    return Figure(key, vals, f"one-way hand-off: {how}; {where}; the waker busy "
+                  f"{plan.gap_s * 1e6:.0f} us before each wake; net of the clock and two "
+                  "Python calls", per_run=f"each: median of {plan.handoff_samples} hand-offs")
 
 
 # --- kicks, MSIs and first runs of vCPU threads ------------------------------------------
@@ -411,7 +427,7 @@ def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPl
             for _ in range(repeat):
                 samples = []
                 for i in range(plan.kick_samples + 3):
-                    time.sleep(plan.gap_s)
+                    spin(plan.gap_s)
                     t0 = time.perf_counter_ns()
                     th.kick()
                     th.wait_ready()
@@ -422,7 +438,8 @@ def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPl
             th.stop()
     return Figure("kick_parked" + ("_cross" if cross else ""), vals,
                   f"signal kick of a vCPU parked in KVM_RUN (mp_state HALTED) to its EINTR "
-                  f"return; {_where(cpus)}; net of the clock and two Python calls",
+                  f"return; {_where(cpus)}; the kicker busy {plan.gap_s * 1e6:.0f} us before "
+                  "each kick; net of the clock and two Python calls",
                   per_run=f"each: median of {plan.kick_samples} kicks")
 
 
@@ -475,7 +492,7 @@ def measure_first_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan,
             for _ in range(repeat):
                 extra = []
                 for i in range(plan.kick_samples + 3):
-                    time.sleep(plan.gap_s)
+                    spin(plan.gap_s)
                     os.eventfd_write(th.wake_fd, 1)
                     th.wait_ready()
                     if i >= 3:
