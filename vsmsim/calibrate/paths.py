@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 
 from . import guest64
-from .kvm import (KVM_EXIT_IO, KVM_RUN, MP_STATE_HALTED, STATE_IOCTLS, Kvm, KvmError, Vm)
+from .kvm import KVM_RUN, MP_STATE_HALTED, STATE_IOCTLS, Kvm, KvmError, Vm
 from .measure import Figure, _pinned
 
 #: The signal the prototypes and the kick figures use to force a thread out of KVM_RUN.
@@ -170,13 +170,13 @@ def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
                 buf = vcpu.state_buffer(kind)
                 vcpu.get_state(kind, buf)
                 vcpu.set_state(kind, buf)
-            except OSError as e:
+            except OSError:
                 # None marks "refused by this KVM" (the profile keeps the default)
                 out[f"ioctl_{kind}_get"] = out[f"ioctl_{kind}_set"] = None
                 continue
             ioctl, fd = fcntl.ioctl, vcpu.fd
             for direction, req in (("get", get_req), ("set", set_req)):
-                def call(req=req):
+                def call(req=req, ioctl=ioctl, fd=fd, buf=buf):
                     ioctl(fd, req, buf, True)
                 _per_call(call, plan.ioctl_samples // 10)  # warm up
                 vals = [ov.net(_per_call(call, plan.ioctl_samples), 1) for _ in range(repeat)]
@@ -524,7 +524,3 @@ def _cpus(pair, cross: bool):
 def _where(cpus) -> str:
     return f"CPUs {cpus[0]} -> {cpus[1]}" if cpus[0] != cpus[1] else f"both on CPU {cpus[0]}"
 
-
-def exit_io_port(vcpu) -> int:
-    """The port of the last KVM_EXIT_IO, or -1 for another exit."""
-    return vcpu.io()[2] if vcpu.exit_reason() == KVM_EXIT_IO else -1

@@ -41,8 +41,16 @@ import time
 from dataclasses import dataclass, field
 
 from ..calibrate import guest64
-from ..calibrate.kvm import (KVM_EXIT_IO, KVM_RUN, KVM_SET_MP_STATE, MP_STATE_HALTED,
-                             MP_STATE_RUNNABLE, STATE_IOCTLS, KvmError, Vm)
+from ..calibrate.kvm import (
+    KVM_EXIT_IO,
+    KVM_RUN,
+    KVM_SET_MP_STATE,
+    MP_STATE_HALTED,
+    MP_STATE_RUNNABLE,
+    STATE_IOCTLS,
+    KvmError,
+    Vm,
+)
 from ..calibrate.paths import KICK_SIGNAL, kick_handler
 
 #: The ioctl function the VMMs call (a module global, so a test can count the calls).
