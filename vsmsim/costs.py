@@ -67,6 +67,12 @@ COST_NAMES = {
     "timer_expiry": "LAPIC/TSC-deadline timer expiry to guest",
     "vtl_state_switch": "in-kernel switch to another plane's vCPU: vcpu_put, vcpu_load, VMCS/VMCB switch",
     "vmm_switch": "VMM switch logic per VTL switch in userspace",
+    # Measured by vsmsim calibrate and used by the prototypes (docs/calibration.md).
+    "kvm_run_roundtrip": "KVM_RUN round trip: guest exit to the VMM and re-entry (exit + uexit)",
+    "handoff_futex_cross": "one-way futex wake of a blocked thread on another CPU",
+    "handoff_eventfd_cross": "one-way eventfd wake of a blocked thread on another CPU",
+    "kick_parked_cross": "signal kick of a vCPU thread parked in KVM_RUN, from another CPU",
+    "first_run_after_migration": "extra of the first KVM_RUN after a cross-CPU hand-off",
 }
 
 BUILTIN_PROFILES = ("default", "intel", "amd", "nested", "ideal")

@@ -22,7 +22,7 @@ import argparse
 import platform
 import sys
 
-from . import host, measure
+from . import host, measure, paths
 from . import profile as _profile
 from .kvm import DEVICE_ENV, KvmError, KvmUnavailable, Vm, device_path, open_kvm
 
@@ -75,7 +75,9 @@ def calibrate_data(repeat: int = 5, quick: bool = False) -> tuple[dict, list[dic
     if machine not in ("x86_64", "AMD64", "amd64"):
         raise KvmUnavailable(f"calibration runs x86-64 guests; this host is {machine}")
     plan = measure.Plan.quick() if quick else measure.Plan()
+    path_plan = paths.PathPlan.quick() if quick else paths.PathPlan()
     facts = host.detect()
+    before = host.load_state(interval_s=0.1 if quick else 0.5)
     figures: dict[str, measure.Figure] = {}
     with open_kvm() as kvm:
         figures["ioctl_trivial"] = measure.measure_trivial_ioctl(kvm, repeat, plan)
@@ -97,6 +99,7 @@ def calibrate_data(repeat: int = 5, quick: bool = False) -> tuple[dict, list[dic
         pair = measure.cpu_pair()
         for idle in ("halt", "spin"):
             figures[f"vcpu_irq_{idle}"] = measure.measure_vcpu_irq(kvm, idle, repeat, plan, pair)
+        figures.update(measure_paths(kvm, repeat, path_plan, pair))
     figures["wakeup_threads"] = measure.measure_thread_pingpong(repeat, plan, pair)
     placements = {"wakeup_same_cpu": (pair[0], pair[0]) if pair else None}
     if pair:
@@ -106,7 +109,36 @@ def calibrate_data(repeat: int = 5, quick: bool = False) -> tuple[dict, list[dic
         if fig is not None:
             figures[key] = fig
     facts["kvm_device"] = device_path()
-    return _profile.build(figures, facts, {"repeat": repeat, "quick": quick})
+    after = host.load_average()
+    settings = {"repeat": repeat, "quick": quick, "load_before": before["load"],
+                "idle_before": before.get("idle", -1.0), "busy": before["busy"],
+                "load_after": " ".join(f"{x:.2f}" for x in after) if after else "unknown"}
+    return _profile.build({k: v for k, v in figures.items() if v is not None}, facts, settings)
+
+
+def measure_paths(kvm, repeat: int, plan, pair) -> dict:
+    """The per-path figures of :mod:`vsmsim.calibrate.paths` (clock and Python-call
+    overheads first, then state ioctls, KVM_RUN, hand-offs, kicks, MSIs, first runs).
+
+    Must run on the main thread (the kick figures install a signal handler)."""
+    ov, clock_fig, call_fig = paths.measure_overheads(repeat, plan)
+    out = {"clock_pair": clock_fig, "python_call": call_fig}
+    out.update(paths.measure_state_ioctls(kvm, ov, repeat, plan))
+    out["kvm_run_roundtrip"] = paths.measure_kvm_run(kvm, ov, repeat, plan)
+    for mech in paths.MECHANISMS:
+        for cross in (False, True):
+            fig = paths.measure_handoff(mech, cross, ov, repeat, plan, pair)
+            if fig is not None:
+                out[fig.key] = fig
+    for cross in (False, True):
+        for fn in (paths.measure_kick, paths.measure_msi):
+            fig = fn(kvm, cross, ov, repeat, plan, pair)
+            if fig is not None:
+                out[fig.key] = fig
+    fig = paths.measure_first_run(kvm, ov, repeat, plan, pair)
+    if fig is not None:
+        out[fig.key] = fig
+    return out
 
 
 def calibrate(repeat: int = 5, quick: bool = False):
@@ -170,6 +202,16 @@ def run(args) -> int:
         return 1
     facts = data["host"]
     print(f"host: {host.describe(facts)}")
+    print(f"load average before {facts.get('load_before')}, after {facts.get('load_after')}; "
+          f"CPU idle before {facts.get('idle_before')}")
+    warning = host.busy_warning({"busy": facts.get("busy"), "load": facts.get("load_before"),
+                                 "idle": facts.get("idle_before")})
+    if warning:
+        print(warning)
+    if "python_call_ns" in facts:
+        print(f"subtracted from every host-timed figure: the clock pair "
+              f"({facts['clock_pair_ns']} ns) and Python's call into a syscall "
+              f"({facts['python_call_ns']} ns) once per Python call")
     if facts.get("emulated"):
         print(f"guest code: EMULATED ({facts.get('guest_ns_per_instruction')} ns per simple "
               "instruction; native is ~1 ns): in-guest timings measure KVM's instruction "

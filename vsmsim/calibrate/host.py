@@ -114,3 +114,64 @@ def describe(facts: dict) -> str:
     return (f"{facts.get('cpu_model', 'unknown CPU')}, {facts.get('cpus', '?')} CPUs, {virt}, "
             f"{nested}, KVM module {facts.get('kvm_module', 'none')}, "
             f"Linux {facts.get('kernel', '?')}")
+
+
+#: A 1-minute load average above this many runnable tasks per CPU marks a measurement as
+#: taken on a busy machine (the figures then carry the load; rerun when it is quiet).
+BUSY_LOAD_PER_CPU = 0.3
+#: CPU idle below this fraction, sampled just before measuring, also marks it busy.
+BUSY_IDLE_FRACTION = 0.8
+
+
+def load_average(root: str | os.PathLike = "/") -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load averages from ``/proc/loadavg`` (None if unreadable)."""
+    parts = _read(Path(root, "proc/loadavg")).split()
+    try:
+        return float(parts[0]), float(parts[1]), float(parts[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def _cpu_times(root) -> tuple[int, int] | None:
+    line = _read(Path(root, "proc/stat")).split("\n", 1)[0].split()
+    if not line or line[0] != "cpu":
+        return None
+    vals = [int(x) for x in line[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    return idle, sum(vals[:8])
+
+
+def idle_fraction(interval_s: float = 0.3, root: str | os.PathLike = "/",
+                  sleep=None) -> float | None:
+    """Fraction of all CPUs' time spent idle over the next *interval_s* seconds (the
+    caller sleeps meanwhile, so this is the load of everything else)."""
+    import time
+    a = _cpu_times(root)
+    (sleep or time.sleep)(interval_s)
+    b = _cpu_times(root)
+    if a is None or b is None or b[1] <= a[1]:
+        return None
+    return round((b[0] - a[0]) / (b[1] - a[1]), 3)
+
+
+def load_state(root: str | os.PathLike = "/", interval_s: float = 0.3) -> dict:
+    """``load`` (1/5/15-minute load averages as text), ``idle`` (fraction over
+    *interval_s*) and ``busy`` (either above its threshold) for the record."""
+    load = load_average(root)
+    idle = idle_fraction(interval_s, root)
+    cpus = os.cpu_count() or 1
+    busy = bool((load is not None and load[0] > BUSY_LOAD_PER_CPU * cpus)
+                or (idle is not None and idle < BUSY_IDLE_FRACTION))
+    out = {"load": " ".join(f"{x:.2f}" for x in load) if load else "unknown", "busy": busy}
+    if idle is not None:
+        out["idle"] = idle
+    return out
+
+
+def busy_warning(state: dict) -> str:
+    """One line warning that the machine was busy, or ``""``."""
+    if not state.get("busy"):
+        return ""
+    return (f"WARNING: the machine was busy (load average {state.get('load')}, CPU idle "
+            f"{state.get('idle', '?')} before measuring): figures carry the load; rerun "
+            "when it is quiet")

@@ -12,7 +12,19 @@ kvm_userspace_memory_region    32 bytes    slot, flags (u32), gpa, size, uaddr (
 kvm_regs                       144 bytes   18 x u64, rip at 128, rflags at 136
 kvm_sregs                      312 bytes   8 x kvm_segment (24 bytes), gdt/idt, cr0 at 224
 kvm_irq_level                  8 bytes     irq (u32), level (u32)
-kvm_run                        mmap'd      exit_reason u32 at 8, exit union at 32
+kvm_run                        mmap'd      immediate_exit u8 at 1, exit_reason u32 at 8,
+                                           exit union at 32
+kvm_fpu                        416 bytes   x87, XMM and MXCSR
+kvm_xsave                      4096 bytes  the XSAVE area (larger than fcntl's 1024-byte
+                                           copy buffer: passed in place, GIL held)
+kvm_xcrs                       392 bytes   nr_xcrs, flags, 16 x {xcr, value}, padding
+kvm_debugregs                  128 bytes   db[4], dr6, dr7, flags, reserved[9]
+kvm_vcpu_events                64 bytes    pending exception / interrupt / NMI / SMI
+kvm_lapic_state                1024 bytes  the LAPIC register page
+kvm_mp_state                   4 bytes     mp_state (u32)
+kvm_msrs                       8 + 16 n    nmsrs, pad, n x {index, reserved, data}
+kvm_cpuid2                     8 + 40 n    nent, pad, n x kvm_cpuid_entry2
+kvm_msi                        32 bytes    address_lo, address_hi, data, flags, devid
 =============================  ==========  =====
 
 Every object owns its file descriptors and mappings and releases them in ``close()``
@@ -54,6 +66,10 @@ def _ior(nr, size):
     return _ioc(2, nr, size)
 
 
+def _iowr(nr, size):
+    return _ioc(3, nr, size)
+
+
 KVM_API_VERSION = 12
 
 KVM_GET_API_VERSION = _io(0x00)
@@ -71,17 +87,64 @@ KVM_SET_REGS = _iow(0x82, 144)
 KVM_GET_SREGS = _ior(0x83, 312)
 KVM_SET_SREGS = _iow(0x84, 312)
 KVM_SIGNAL_MSI = _iow(0xA5, 32)
+KVM_GET_SUPPORTED_CPUID = _iowr(0x05, 8)
+KVM_GET_MSRS = _iowr(0x88, 8)
+KVM_SET_MSRS = _iow(0x89, 8)
+KVM_GET_FPU = _ior(0x8C, 416)
+KVM_SET_FPU = _iow(0x8D, 416)
+KVM_GET_LAPIC = _ior(0x8E, 1024)
+KVM_SET_LAPIC = _iow(0x8F, 1024)
+KVM_SET_CPUID2 = _iow(0x90, 8)
+KVM_GET_MP_STATE = _ior(0x98, 4)
+KVM_SET_MP_STATE = _iow(0x99, 4)
+KVM_GET_VCPU_EVENTS = _ior(0x9F, 64)
+KVM_SET_VCPU_EVENTS = _iow(0xA0, 64)
+KVM_GET_DEBUGREGS = _ior(0xA1, 128)
+KVM_SET_DEBUGREGS = _iow(0xA2, 128)
+KVM_GET_XSAVE = _ior(0xA4, 4096)
+KVM_SET_XSAVE = _iow(0xA5, 4096)
+KVM_GET_XCRS = _ior(0xA6, 392)
+KVM_SET_XCRS = _iow(0xA7, 392)
+
+#: State ioctls by kind: (get request, set request, buffer size in bytes; msrs: header).
+STATE_IOCTLS = {
+    "regs": (KVM_GET_REGS, KVM_SET_REGS, 144),
+    "sregs": (KVM_GET_SREGS, KVM_SET_SREGS, 312),
+    "fpu": (KVM_GET_FPU, KVM_SET_FPU, 416),
+    "xsave": (KVM_GET_XSAVE, KVM_SET_XSAVE, 4096),
+    "xcrs": (KVM_GET_XCRS, KVM_SET_XCRS, 392),
+    "debugregs": (KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, 128),
+    "msrs": (KVM_GET_MSRS, KVM_SET_MSRS, 8),
+    "lapic": (KVM_GET_LAPIC, KVM_SET_LAPIC, 1024),
+    "events": (KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, 64),
+    "mp_state": (KVM_GET_MP_STATE, KVM_SET_MP_STATE, 4),
+}
+
+#: kvm_mp_state values (``KVM_MP_STATE_*``).
+MP_STATE_RUNNABLE = 0
+MP_STATE_HALTED = 3
+
+#: MSRs that the state-ioctl figures and the prototypes move with one KVM_GET/SET_MSRS:
+#: the syscall/sysenter MSRs, KERNEL_GS_BASE, PAT and TSC_AUX (a VMM's per-switch set).
+STATE_MSRS = (0x174, 0x175, 0x176, 0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084,
+              0xC0000102, 0x277, 0xC0000103)
 
 KVM_CAP_IRQCHIP = 0
 KVM_CAP_SET_TSS_ADDR = 4
 KVM_CAP_SIGNAL_MSI = 77
+KVM_CAP_DEBUGREGS = 50
+KVM_CAP_XSAVE = 55
+KVM_CAP_XCRS = 56
+KVM_CAP_IMMEDIATE_EXIT = 136
 
 #: kvm_run.exit_reason values used here (the rest are reported by number).
 EXIT_NAMES = {0: "UNKNOWN", 1: "EXCEPTION", 2: "IO", 5: "HLT", 6: "MMIO", 8: "SHUTDOWN",
               9: "FAIL_ENTRY", 10: "INTR", 17: "INTERNAL_ERROR"}
 KVM_EXIT_IO = 2
 KVM_EXIT_HLT = 5
+KVM_EXIT_INTR = 10
 
+_RUN_IMMEDIATE_EXIT = 1
 _RUN_EXIT_REASON = 8
 _RUN_EXIT_UNION = 32
 _REGS_RIP, _REGS_RFLAGS, _REGS_RSP = 128, 136, 48
@@ -132,6 +195,14 @@ class Kvm:
     def check_extension(self, cap: int) -> int:
         """Return KVM_CHECK_EXTENSION for capability number *cap* (0 = absent)."""
         return fcntl.ioctl(self.fd, KVM_CHECK_EXTENSION, cap)
+
+    def supported_cpuid(self, max_entries: int = 100) -> bytes:
+        """KVM_GET_SUPPORTED_CPUID: a ``kvm_cpuid2`` that KVM_SET_CPUID2 accepts as is."""
+        buf = bytearray(8 + 40 * max_entries)
+        struct.pack_into("=I", buf, 0, max_entries)
+        fcntl.ioctl(self.fd, KVM_GET_SUPPORTED_CPUID, buf, True)
+        nent = struct.unpack_from("=I", buf, 0)[0]
+        return bytes(buf[:8 + 40 * nent])
 
     def close(self) -> None:
         """Close the system file descriptor."""
@@ -193,6 +264,12 @@ class Vm:
         self.vcpus.append(vcpu)
         return vcpu
 
+    def signal_msi(self, vector: int, dest_apic_id: int = 0) -> int:
+        """KVM_SIGNAL_MSI: a fixed, edge, physical-destination MSI of *vector* to the LAPIC
+        *dest_apic_id*; returns KVM's result (> 0 delivered, 0 blocked by the guest)."""
+        msi = struct.pack("=IIIII12x", 0xFEE00000 | (dest_apic_id << 12), 0, vector, 0, 0)
+        return fcntl.ioctl(self.fd, KVM_SIGNAL_MSI, msi)
+
     def irq_line(self, irq: int, level: int) -> None:
         """KVM_IRQ_LINE: set GSI *irq* to *level* on the in-kernel irqchip."""
         fcntl.ioctl(self.fd, KVM_IRQ_LINE, struct.pack("=II", irq, level))
@@ -250,6 +327,49 @@ class Vcpu:
         regs = bytearray(144)
         fcntl.ioctl(self.fd, KVM_GET_REGS, regs, True)
         return struct.unpack("=18Q", regs)
+
+    def set_cpuid(self, cpuid2: bytes) -> None:
+        """KVM_SET_CPUID2 with a ``kvm_cpuid2`` (e.g. :meth:`Kvm.supported_cpuid`); KVM
+        refuses long mode in KVM_SET_SREGS unless the guest CPUID has LM."""
+        fcntl.ioctl(self.fd, KVM_SET_CPUID2, bytearray(cpuid2), True)
+
+    def state_buffer(self, kind: str) -> bytearray:
+        """A buffer for the state ioctls of *kind* (a key of :data:`STATE_IOCTLS`); the
+        ``msrs`` buffer is pre-filled with :data:`STATE_MSRS`."""
+        if kind == "msrs":
+            buf = bytearray(8 + 16 * len(STATE_MSRS))
+            struct.pack_into("=I", buf, 0, len(STATE_MSRS))
+            for i, index in enumerate(STATE_MSRS):
+                struct.pack_into("=I", buf, 8 + 16 * i, index)
+            return buf
+        buf = bytearray(STATE_IOCTLS[kind][2])
+        if kind == "xcrs":
+            fcntl.ioctl(self.fd, KVM_GET_XCRS, buf, True)
+        return buf
+
+    def get_state(self, kind: str, buf: bytearray) -> None:
+        """The KVM_GET_* ioctl of *kind* into *buf* (from :meth:`state_buffer`)."""
+        fcntl.ioctl(self.fd, STATE_IOCTLS[kind][0], buf, True)
+
+    def set_state(self, kind: str, buf: bytearray) -> None:
+        """The KVM_SET_* ioctl of *kind* from *buf*."""
+        fcntl.ioctl(self.fd, STATE_IOCTLS[kind][1], buf, True)
+
+    def set_mp_state(self, state: int) -> None:
+        """KVM_SET_MP_STATE (:data:`MP_STATE_RUNNABLE`, :data:`MP_STATE_HALTED`, ...)."""
+        fcntl.ioctl(self.fd, KVM_SET_MP_STATE, struct.pack("=I", state))
+
+    def mp_state(self) -> int:
+        """KVM_GET_MP_STATE."""
+        buf = bytearray(4)
+        fcntl.ioctl(self.fd, KVM_GET_MP_STATE, buf, True)
+        return struct.unpack("=I", buf)[0]
+
+    def set_immediate_exit(self, value: int) -> None:
+        """Write ``kvm_run.immediate_exit``: while non-zero, KVM_RUN returns EINTR at once.
+        A kicker sets it before signalling, so a kick that lands just before the target
+        enters KVM_RUN is not lost (Documentation/virt/kvm/api.rst, immediate_exit)."""
+        self.run_area[_RUN_IMMEDIATE_EXIT] = value
 
     def run(self) -> int:
         """Enter the guest once (KVM_RUN); return the exit reason."""

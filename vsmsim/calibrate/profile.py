@@ -17,6 +17,16 @@ cost        measured as
             KVM_RUN round trip (only if the guest runs natively)
 ==========  ==============================================================================
 
+When the per-path figures of :mod:`vsmsim.calibrate.paths` are present (``python_call``
+among them), every host-timed cost is net of the same overheads (the timer, and
+``python_call`` once per Python call that makes a syscall) and taken from the least
+disturbed run: ``kvm_run``, ``ioctl_<kind>`` (mean of the get and the set), the
+``handoff_*``, ``kick_parked*``, ``msi_halted`` and ``first_run_after_migration`` costs;
+``ioctl`` becomes KVM_GET_REGS net of the Python call, ``uexit`` is ``kvm_run - exit``,
+``wakeup`` the cross-CPU process ping-pong net of two Python calls per hop, and
+``ioctl_tlb_flush_inhibit`` (no such ioctl in stock KVM) the plainest vCPU ioctl,
+KVM_GET/SET_MP_STATE.
+
 Every other cost keeps the default, with a note saying so and why.
 """
 
@@ -31,6 +41,7 @@ from ..atomic import atomic_text
 from ..costs import COST_NAMES, CostProfile, load_profile, profile_from_dict
 from .host import describe
 from .measure import EMULATION_THRESHOLD_NS, Figure, derived
+from .paths import STATE_KINDS, least_disturbed
 
 #: Why costs without a measurement keep their default.
 UNMEASURED_WHY = {
@@ -46,6 +57,12 @@ UNMEASURED_WHY = {
     "uexit": "the KVM_RUN round trip could not be measured",
     "ioctl": "no vCPU ioctl could be timed",
     "wakeup": "no host wake-up could be timed",
+    "ioctl_tlb_flush_inhibit": "not in stock KVM (VSM series only)",
+    "first_run_after_migration": "needs two CPUs",
+    "handoff_futex_cross": "needs two CPUs",
+    "handoff_eventfd_cross": "needs two CPUs",
+    "kick_parked_cross": "needs two CPUs",
+    "msi_halted": "needs two CPUs",
 }
 
 
@@ -70,10 +87,12 @@ def build(figures: dict[str, Figure], facts: dict, settings: dict) -> tuple[dict
     extra: list[Figure] = []      # derived figures shown in the table
     why = dict(UNMEASURED_WHY)
 
-    def measured(cost: str, fig: Figure, what: str | None = None, after: str = "") -> None:
-        value = max(1, round(fig.median))
+    def measured(cost: str, fig: Figure, what: str | None = None, after: str = "",
+                 best: bool = False) -> None:
+        value = max(1, round(least_disturbed(fig.values) if best else fig.median))
         costs[cost] = f"{value}ns"
-        notes[cost] = f"measured: {what or fig.what}; {fig.spread()}{after}"
+        pick = "; the least disturbed run (lowest median) is used" if best else ""
+        notes[cost] = f"measured: {what or fig.what}; {fig.spread()}{pick}{after}"
         mapped[fig.key] = cost
 
     trivial = figures.get("ioctl_trivial")
@@ -147,6 +166,12 @@ def build(figures: dict[str, Figure], facts: dict, settings: dict) -> tuple[dict
                              "halted vCPU woken by an interrupt (KVM_IRQ_LINE to KVM_RUN "
                              "return) minus the raw KVM_RUN round trip: a check on wakeup"))
 
+    if "python_call" in figures:
+        _path_costs(figures, costs, notes, extra, why, measured, default, emulated)
+        if "kvm_run_roundtrip" in costs:
+            mapped.pop("uexit_extra", None)  # uexit now comes from kvm_run
+            mapped["kvm_run_roundtrip"] = "kvm_run, uexit"
+
     for cost in COST_NAMES:
         if cost not in costs:
             notes[cost] = (f"default, not measured here ({why.get(cost, 'no measurement')}); "
@@ -160,6 +185,12 @@ def build(figures: dict[str, Figure], facts: dict, settings: dict) -> tuple[dict
         host["guest_tsc_mhz"] = round(figures["tsc_mhz"].median, 3)
     host["repeat"] = settings.get("repeat", 0)
     host["quick"] = bool(settings.get("quick", False))
+    for key in ("load_before", "load_after", "idle_before", "busy"):
+        if key in settings:
+            host[key] = settings[key]
+    if "python_call" in figures:
+        host["python_call_ns"] = round(least_disturbed(figures["python_call"].values), 1)
+        host["clock_pair_ns"] = round(least_disturbed(figures["clock_pair"].values), 1)
     host["measured_at"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     mode = "EMULATED guest code (exit and kick keep defaults)" if emulated else "native guest code"
     data = {
@@ -173,6 +204,64 @@ def build(figures: dict[str, Figure], facts: dict, settings: dict) -> tuple[dict
     rows = [_row(f, mapped.get(f.key, "")) for f in figures.values() if f is not None]
     rows += [_row(f, mapped.get(f.key, "")) for f in extra]
     return data, rows
+
+
+def _path_costs(figures, costs, notes, extra, why, measured, default, emulated) -> None:
+    """The per-path costs from :mod:`vsmsim.calibrate.paths` figures (see module doc)."""
+    call = least_disturbed(figures["python_call"].values)
+    for kind in STATE_KINDS:
+        get, put = figures.get(f"ioctl_{kind}_get"), figures.get(f"ioctl_{kind}_set")
+        if get is None or put is None:
+            why[f"ioctl_{kind}"] = "this KVM refused the ioctl"
+            continue
+        both = Figure(f"ioctl_{kind}", [(a + b) / 2 for a, b in zip(get.values, put.values)],
+                      f"mean of {get.what.split(' on ')[0]} and its set, per call, net of the "
+                      "clock and one Python call",
+                      per_run="get and set of the same run, averaged")
+        extra.append(both)
+        measured(f"ioctl_{kind}", both, best=True,
+                 after=f"; get {_short(least_disturbed(get.values))}, set "
+                       f"{_short(least_disturbed(put.values))}")
+    if "ioctl_mp_state" in costs:
+        costs["ioctl_tlb_flush_inhibit"] = costs["ioctl_mp_state"]
+        notes["ioctl_tlb_flush_inhibit"] = (
+            "measured (fallback): stock KVM has no TLB-flush-inhibit ioctl (it is in the VSM series), so "
+            "this is the plainest vCPU ioctl measured here, ioctl_mp_state "
+            f"({costs['ioctl_mp_state']}): vCPU mutex, a few bytes copied")
+    regs = figures.get("ioctl_regs_get")
+    if regs is not None:
+        measured("ioctl", regs, best=True,
+                 what=f"{regs.what} (was: including the Python call, {_short(call)} more)")
+    run = figures.get("kvm_run_roundtrip")
+    if run is not None:
+        measured("kvm_run_roundtrip", run, best=True)
+        exit_ns = float(costs["exit"][:-2]) if "exit" in costs else default.mean("exit")
+        net = least_disturbed(run.values) - exit_ns
+        if net > 0:
+            costs["uexit"] = f"{max(1, round(net))}ns"
+            basis = "measured exit" if "exit" in costs else "default exit, not measured here"
+            notes["uexit"] = (f"measured: kvm_run_roundtrip ({costs['kvm_run_roundtrip']}) minus "
+                              f"the {basis} ({_short(exit_ns)}), so that exit + uexit = "
+                              f"kvm_run_roundtrip")
+            costs["kvm_run"] = f"{max(1, round(net / 2))}ns"
+            notes["kvm_run"] = ("derived: half of uexit (one return from KVM_RUN to the VMM; "
+                                "the other half is the re-entry), as in the default profile")
+    for key in ("handoff_futex", "handoff_eventfd", "handoff_futex_cross",
+                "handoff_eventfd_cross", "kick_parked", "kick_parked_cross", "msi_halted",
+                "first_run_after_migration"):
+        fig = figures.get(key)
+        if fig is not None:
+            measured(key, fig, best=True)
+    wake = figures.get("wakeup_cross_cpu") or figures.get("wakeup_same_cpu")
+    if wake is not None:
+        clock = least_disturbed(figures["clock_pair"].values)
+        net = Figure("wakeup_net", [v - 2 * call - clock / 2 for v in wake.values],
+                     wake.what + ", net of the clock and two Python calls per hop",
+                     per_run=wake.per_run)
+        if net.median > 0:
+            extra[:] = [f for f in extra if f.key != "wakeup_net"]
+            extra.append(net)
+            measured("wakeup", net, best=True)
 
 
 def _short(ns: float) -> str:

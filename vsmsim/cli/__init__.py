@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover
         pass
     cal.set_defaults(fn=cmd_calibrate)
+
+    from ..prototype.cli import add_parser as add_prototype
+    add_prototype(sub)
     return p
 
 

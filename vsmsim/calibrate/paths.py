@@ -1,0 +1,526 @@
+"""Measurements of what the design paths use: each hand-off, kick and state ioctl alone.
+
+Every figure here is timed per call (``perf_counter_ns`` around each call or hand-off)
+and summarised per run by the median of its samples, so that a preemption or an
+interrupt on a loaded machine spoils one sample, not the run. A figure runs ``repeat``
+times; :func:`least_disturbed` picks the run the profile uses (the lowest median:
+disturbances only ever add time).
+
+Two overheads are measured first and subtracted from every sample-based figure, in the
+same way everywhere:
+
+* ``clock_pair``: two back-to-back ``perf_counter_ns()`` calls (the timer itself);
+* ``python_call``: one ``fcntl.ioctl`` of FIONREAD on a pipe, i.e. Python's call into a
+  syscall with next to no kernel work. A figure whose timed section contains *k* Python
+  calls that each make a syscall has ``k x python_call`` subtracted (*k* is given with
+  each figure), so the costs are what a VMM written in C would pay beyond a null
+  syscall, and a Python VMM's time is the costs plus ``python_call`` per call it makes.
+
+Thread placement: "same CPU" pins both threads to one CPU, "cross" pins them to two
+(:func:`vsmsim.calibrate.measure.cpu_pair`). The threads are threads of this process
+(as a VMM's vCPU threads are), so the GIL is part of every hand-off; it is released in
+every blocking call used here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import statistics
+import termios
+import threading
+import time
+from dataclasses import dataclass
+
+from . import guest64
+from .kvm import KVM_RUN, MP_STATE_HALTED, STATE_IOCTLS, Kvm, KvmError, Vm
+from .measure import Figure, _pinned
+
+#: The signal the prototypes and the kick figures use to force a thread out of KVM_RUN.
+KICK_SIGNAL = signal.SIGUSR1
+#: Hand-off mechanisms: (name, wake(peer), wait(self)) factories are in :class:`_Channel`.
+MECHANISMS = ("futex", "eventfd")
+#: State-ioctl kinds with a cost of their own (``ioctl_<kind>``); xsave is reported beside
+#: fpu, which is the figure used.
+STATE_KINDS = ("regs", "sregs", "fpu", "xcrs", "debugregs", "msrs", "lapic", "events",
+               "mp_state")
+
+
+@dataclass
+class PathPlan:
+    """Sample counts per run (``quick`` shrinks them)."""
+
+    ioctl_samples: int = 2000       # per state-ioctl kind and direction
+    run_samples: int = 2000         # KVM_RUN round trips
+    handoff_samples: int = 1000     # hand-offs per mechanism and placement
+    kick_samples: int = 300         # kicks, MSIs, first runs
+    gap_s: float = 100e-6           # busy time before each kick / wake (MSI: asleep)
+
+    @classmethod
+    def quick(cls) -> PathPlan:
+        """About a second in all on a nested host."""
+        return cls(ioctl_samples=150, run_samples=200, handoff_samples=60, kick_samples=25)
+
+
+def spin(seconds: float) -> None:
+    """Stay busy (runnable) for *seconds*: a VMM thread working between hand-offs. A sleep
+    would let this CPU go idle, which is not what a VMM's thread does between calls."""
+    end = time.perf_counter_ns() + int(seconds * 1e9)
+    clock = time.perf_counter_ns
+    while clock() < end:
+        pass
+
+
+def least_disturbed(values) -> float:
+    """The run a cost uses: the lowest per-run median (load only ever adds time)."""
+    return min(values)
+
+
+def _clock_pair(n: int = 5000) -> float:
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(n):
+        t0 = clock()
+        samples.append(clock() - t0)
+    return statistics.median(samples)
+
+
+def _per_call(fn, n: int) -> float:
+    """Median ns of ``fn()`` over *n* calls, each timed alone (clock pair included)."""
+    clock = time.perf_counter_ns
+    samples = [0] * n
+    for i in range(n):
+        t0 = clock()
+        fn()
+        samples[i] = clock() - t0
+    return statistics.median(samples)
+
+
+@dataclass
+class Overheads:
+    """The timer and Python-call overheads subtracted from every figure (ns)."""
+
+    clock: float
+    python_call: float
+
+    def net(self, raw: float, calls: int) -> float:
+        """*raw* (a clock-pair sample median) minus the clock and *calls* Python calls."""
+        return raw - self.clock - calls * self.python_call
+
+
+def measure_overheads(repeat: int, plan: PathPlan) -> tuple[Overheads, Figure, Figure]:
+    """Measure ``clock_pair`` and ``python_call``; return them and their figures."""
+    r, w = os.pipe()
+    try:
+        buf = bytearray(4)
+        ioctl = fcntl.ioctl
+
+        def fionread():
+            ioctl(r, termios.FIONREAD, buf, True)
+
+        clocks, calls = [], []
+        for _ in range(repeat):
+            c = _clock_pair(plan.ioctl_samples)
+            clocks.append(c)
+            calls.append(_per_call(fionread, plan.ioctl_samples) - c)
+    finally:
+        os.close(r)
+        os.close(w)
+    clock_fig = Figure("clock_pair", clocks, "two back-to-back perf_counter_ns() calls: "
+                       "subtracted from every per-call sample",
+                       per_run=f"each: median of {plan.ioctl_samples}")
+    call_fig = Figure("python_call", calls,
+                      "Python's call into a null syscall: fcntl.ioctl(FIONREAD) on a pipe, "
+                      "clock pair subtracted; subtracted once per Python syscall call in "
+                      "every figure", per_run=f"each: median of {plan.ioctl_samples} calls")
+    return Overheads(least_disturbed(clocks), least_disturbed(calls)), clock_fig, call_fig
+
+
+def long_mode_vm(kvm: Kvm, program: bytes, irqchip: bool = True, cpuid: bytes | None = None,
+                 **regs) -> Vm:
+    """A VM of one 64-bit vCPU at *program* (caller owns the returned VM)."""
+    vm = Vm(kvm, mem_size=guest64.MEM_SIZE, irqchip=irqchip)
+    try:
+        vcpu = vm.create_vcpu()
+        vm.write(guest64.CODE, program)
+        vm.write(guest64.HANDLER, guest64.IRQ_HANDLER)
+        guest64.enter_long_mode(vm, vcpu, guest64.CODE,
+                                cpuid=cpuid if cpuid is not None else kvm.supported_cpuid(),
+                                regs=regs)
+    except BaseException:
+        vm.close()
+        raise
+    return vm
+
+
+# --- state ioctls and KVM_RUN ------------------------------------------------------------
+
+def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
+                         plan: PathPlan) -> dict[str, Figure]:
+    """``ioctl_<kind>_get`` / ``_set`` per kind of :data:`STATE_KINDS` (and xsave), net of
+    the clock and one Python call. Kinds this KVM refuses are left out."""
+    out: dict[str, Figure] = {}
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
+        vcpu = vm.vcpus[0]
+        vcpu.run()
+        for kind in STATE_KINDS + ("xsave",):
+            get_req, set_req, _size = STATE_IOCTLS[kind]
+            try:
+                buf = vcpu.state_buffer(kind)
+                vcpu.get_state(kind, buf)
+                vcpu.set_state(kind, buf)
+            except OSError:
+                # None marks "refused by this KVM" (the profile keeps the default)
+                out[f"ioctl_{kind}_get"] = out[f"ioctl_{kind}_set"] = None
+                continue
+            ioctl, fd = fcntl.ioctl, vcpu.fd
+            for direction, req in (("get", get_req), ("set", set_req)):
+                def call(req=req, ioctl=ioctl, fd=fd, buf=buf):
+                    ioctl(fd, req, buf, True)
+                _per_call(call, plan.ioctl_samples // 10)  # warm up
+                vals = [ov.net(_per_call(call, plan.ioctl_samples), 1) for _ in range(repeat)]
+                name = "KVM_" + ("GET_" if direction == "get" else "SET_") + {
+                    "regs": "REGS", "sregs": "SREGS", "fpu": "FPU", "xsave": "XSAVE",
+                    "xcrs": "XCRS", "debugregs": "DEBUGREGS", "msrs": "MSRS", "lapic": "LAPIC",
+                    "events": "VCPU_EVENTS", "mp_state": "MP_STATE"}[kind]
+                extra = f" ({len(buf) // 16} MSRs)" if kind == "msrs" else ""
+                out[f"ioctl_{kind}_{direction}"] = Figure(
+                    f"ioctl_{kind}_{direction}", vals,
+                    f"{name}{extra} on a 64-bit vCPU, per call, net of the clock and one "
+                    "Python call", per_run=f"each: median of {plan.ioctl_samples} calls")
+    return out
+
+
+def measure_kvm_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan) -> Figure:
+    """A 64-bit guest's KVM_RUN round trip (guest ``out``, KVM_EXIT_IO, back), per call,
+    net of the clock and one Python call."""
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
+        vcpu = vm.vcpus[0]
+        vcpu.run()
+        vcpu.expect_io(guest64.PORT_RETURN)
+        ioctl, fd = fcntl.ioctl, vcpu.fd
+
+        def call():
+            ioctl(fd, KVM_RUN, 0)
+
+        _per_call(call, plan.run_samples // 10)
+        vals = [ov.net(_per_call(call, plan.run_samples), 1) for _ in range(repeat)]
+        vcpu.expect_io(guest64.PORT_RETURN)
+    return Figure("kvm_run_roundtrip", vals, "KVM_RUN round trip of a 64-bit guest (out -> "
+                  "KVM_EXIT_IO -> return), per call, net of the clock and one Python call",
+                  per_run=f"each: median of {plan.run_samples} calls")
+
+
+# --- hand-offs between host threads ------------------------------------------------------
+
+class _Channel:
+    """A one-way wake-up of a thread blocked in the kernel: futex (a ``threading.Lock``
+    used as a binary semaphore: CPython's lock is a futex-based semaphore on Linux) or an
+    eventfd."""
+
+    def __init__(self, mechanism: str):
+        self.mechanism = mechanism
+        if mechanism == "futex":
+            self.lock = threading.Lock()
+            self.lock.acquire()
+            self.wake = self.lock.release
+            self.wait = self.lock.acquire
+        elif mechanism == "eventfd":
+            self.fd = os.eventfd(0)
+            fd, write, read = self.fd, os.eventfd_write, os.eventfd_read
+            self.wake = lambda: write(fd, 1)
+            self.wait = lambda: read(fd)
+        else:
+            raise ValueError(f"mechanism {mechanism!r}: allowed {', '.join(MECHANISMS)}")
+
+    def close(self) -> None:
+        """Release the eventfd (a lock needs nothing)."""
+        if self.mechanism == "eventfd":
+            os.close(self.fd)
+
+
+def _handoff_once(mechanism: str, n: int, cpus: tuple[int, int], gap_s: float) -> float:
+    """Median one-way hand-off (ns, clock pair included): this thread on ``cpus[0]`` stays
+    busy for *gap_s* (the waiter's CPU may go idle meanwhile, as a VMM's would), then wakes
+    the peer on ``cpus[1]``, which timestamps the return of its wait and wakes us back."""
+    to_peer, to_me = _Channel(mechanism), _Channel(mechanism)
+    failure, stamp = [], [0]
+
+    def peer():
+        clock = time.perf_counter_ns
+        try:
+            os.sched_setaffinity(0, {cpus[1]})
+            for _ in range(n + 11):
+                to_peer.wait()
+                stamp[0] = clock()
+                to_me.wake()
+        except BaseException as e:  # noqa: BLE001 - reported by the measuring thread
+            failure.append(e)
+            to_me.wake()
+
+    th = threading.Thread(target=peer, name="vsmsim-handoff-peer", daemon=True)
+    try:
+        with _pinned(cpus[0]):
+            th.start()
+            clock, wake, wait = time.perf_counter_ns, to_peer.wake, to_me.wait
+            samples = []
+            for i in range(n + 11):
+                spin(gap_s)
+                t0 = clock()
+                wake()
+                wait()
+                if failure:
+                    break
+                if i > 10:
+                    samples.append(stamp[0] - t0)
+            th.join(5.0)
+    finally:
+        to_peer.close()
+        to_me.close()
+    if failure:
+        raise failure[0]
+    return statistics.median(samples)
+
+
+def measure_handoff(mechanism: str, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
+                    pair: tuple[int, int] | None) -> Figure | None:
+    """One-way hand-off: a busy thread wakes a thread blocked on *mechanism*, from before
+    the wake call to the return of the wait (both stamped with the system-wide monotonic
+    clock), net of the clock and two Python calls (the wake, the wait's return). ``cross``
+    puts the threads on two CPUs (None if there is only one)."""
+    if pair is None:
+        if cross:
+            return None
+        pair = (next(iter(os.sched_getaffinity(0))),) * 2
+    cpus = pair if cross else (pair[0], pair[0])
+    vals = []
+    for _ in range(repeat):
+        one_way = _handoff_once(mechanism, plan.handoff_samples, cpus, plan.gap_s)
+        vals.append(ov.net(one_way, 2))
+    key = f"handoff_{mechanism}" + ("_cross" if cross else "")
+    how = {"futex": "a threading.Lock released to a thread blocked acquiring it (futex)",
+           "eventfd": "an eventfd written to a thread blocked reading it"}[mechanism]
+    where = f"CPUs {cpus[0]} -> {cpus[1]}" if cross else f"both threads on CPU {cpus[0]}"
+    return Figure(key, vals, f"one-way hand-off: {how}; {where}; the waker busy "
+                  f"{plan.gap_s * 1e6:.0f} us before each wake; net of the clock and two "
+                  "Python calls", per_run=f"each: median of {plan.handoff_samples} hand-offs")
+
+
+# --- kicks, MSIs and first runs of vCPU threads ------------------------------------------
+
+class _VcpuThread:
+    """A thread that owns a 64-bit vCPU and runs it in a loop, timestamping each return.
+
+    ``mode`` is ``"parked"`` (mp_state HALTED: KVM_RUN blocks until a kick; each EINTR is
+    a sample) or ``"halted"`` (the guest's ``sti; hlt``: each MSI-driven KVM_EXIT_IO of the
+    handler is a sample) or ``"woken"`` (blocked on an eventfd; on each wake it times two
+    KVM_RUN round trips).
+    """
+
+    def __init__(self, vm: Vm, mode: str, cpu: int):
+        self.vm, self.vcpu, self.mode, self.cpu = vm, vm.vcpus[0], mode, cpu
+        self.stamp = 0
+        self.runs = (0, 0)
+        self.ready = os.eventfd(0)
+        self.wake_fd = os.eventfd(0)
+        self.stopping = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name=f"vsmsim-vcpu-{mode}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        ioctl, clock, fd, vcpu = fcntl.ioctl, time.perf_counter_ns, self.vcpu.fd, self.vcpu
+        try:
+            os.sched_setaffinity(0, {self.cpu})
+            if self.mode == "parked":
+                vcpu.set_mp_state(MP_STATE_HALTED)
+            os.eventfd_write(self.ready, 1)
+            while not self.stopping:
+                if self.mode == "woken":
+                    os.eventfd_read(self.wake_fd)
+                    if self.stopping:
+                        break
+                    t0 = clock()
+                    ioctl(fd, KVM_RUN, 0)
+                    t1 = clock()
+                    ioctl(fd, KVM_RUN, 0)
+                    t2 = clock()
+                    self.runs = (t1 - t0, t2 - t1)
+                else:
+                    try:
+                        ioctl(fd, KVM_RUN, 0)
+                    except InterruptedError:
+                        self.stamp = clock()
+                        vcpu.set_immediate_exit(0)
+                    else:
+                        self.stamp = clock()
+                        if self.mode == "parked":
+                            raise KvmError("a parked vCPU left KVM_RUN without a kick")
+                        vcpu.expect_io(guest64.PORT_IRQ)
+                os.eventfd_write(self.ready, 1)
+        except BaseException as e:  # noqa: BLE001 - handed to the measuring thread
+            self.error = e
+            os.eventfd_write(self.ready, 1)
+
+    def wait_ready(self) -> None:
+        """Block until the thread reported its last sample (raises its error)."""
+        os.eventfd_read(self.ready)
+        if self.error is not None:
+            raise KvmError(f"vCPU thread failed: {self.error}")
+
+    def kick(self) -> None:
+        """Force the thread out of KVM_RUN: immediate_exit, then the kick signal."""
+        self.vcpu.set_immediate_exit(1)
+        signal.pthread_kill(self.thread.ident, KICK_SIGNAL)
+
+    def stop(self) -> None:
+        """Stop the thread and release its eventfds."""
+        self.stopping = True
+        if self.thread.is_alive():
+            if self.mode == "woken":
+                os.eventfd_write(self.wake_fd, 1)
+            else:
+                self.kick()
+            self.thread.join(2.0)
+        if self.thread.is_alive():
+            raise KvmError("the vCPU thread did not stop")
+        os.close(self.ready)
+        os.close(self.wake_fd)
+
+
+class kick_handler:
+    """Context manager: a no-op Python handler for :data:`KICK_SIGNAL` (main thread only),
+    so that the signal interrupts KVM_RUN (EINTR) instead of killing the process."""
+
+    def __enter__(self):
+        self.old = signal.signal(KICK_SIGNAL, lambda *_: None)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(KICK_SIGNAL, self.old)
+
+
+def _enable_lapic(vcpu) -> None:
+    """Software-enable the LAPIC (SVR = 0x1FF) with KVM_SET_LAPIC, so that fixed MSIs are
+    accepted; the guest's handler sends the EOI."""
+    buf = vcpu.state_buffer("lapic")
+    vcpu.get_state("lapic", buf)
+    buf[0xF0:0xF4] = (0x1FF).to_bytes(4, "little")
+    vcpu.set_state("lapic", buf)
+
+
+def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
+                 pair) -> Figure | None:
+    """``kick_parked[_cross]``: immediate_exit + pthread_kill of a thread whose vCPU is
+    parked in KVM_RUN (mp_state HALTED) to its KVM_RUN returning EINTR; net of the clock
+    and two Python calls (the kill, the return of KVM_RUN)."""
+    cpus = _cpus(pair, cross)
+    if cpus is None:
+        return None
+    vals = []
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm, _pinned(cpus[0]), kick_handler():
+        th = _VcpuThread(vm, "parked", cpus[1])
+        try:
+            th.wait_ready()
+            for _ in range(repeat):
+                samples = []
+                for i in range(plan.kick_samples + 3):
+                    spin(plan.gap_s)
+                    t0 = time.perf_counter_ns()
+                    th.kick()
+                    th.wait_ready()
+                    if i >= 3:
+                        samples.append(th.stamp - t0)
+                vals.append(ov.net(statistics.median(samples), 2))
+        finally:
+            th.stop()
+    return Figure("kick_parked" + ("_cross" if cross else ""), vals,
+                  f"signal kick of a vCPU parked in KVM_RUN (mp_state HALTED) to its EINTR "
+                  f"return; {_where(cpus)}; the kicker busy {plan.gap_s * 1e6:.0f} us before "
+                  "each kick; net of the clock and two Python calls",
+                  per_run=f"each: median of {plan.kick_samples} kicks")
+
+
+def measure_msi(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
+                pair) -> Figure | None:
+    """``msi_halted``: KVM_SIGNAL_MSI into a vCPU halted in the guest (``sti; hlt``) to its
+    thread's KVM_RUN returning with the handler's ``out``; net of the clock and two Python
+    calls."""
+    cpus = _cpus(pair, cross)
+    if cpus is None:
+        return None
+    # Longer than halt polling (halt_poll_ns, 200 us by default), so the vCPU is asleep.
+    gap = max(plan.gap_s, 2 * _halt_poll_s())
+    vals = []
+    with long_mode_vm(kvm, guest64.HALT_IDLE) as vm, _pinned(cpus[0]), kick_handler():
+        _enable_lapic(vm.vcpus[0])
+        th = _VcpuThread(vm, "halted", cpus[1])
+        try:
+            th.wait_ready()  # started
+            for _ in range(repeat):
+                samples = []
+                for i in range(plan.kick_samples + 3):
+                    time.sleep(gap)
+                    t0 = time.perf_counter_ns()
+                    vm.signal_msi(guest64.VECTOR)
+                    th.wait_ready()
+                    if i >= 3:
+                        samples.append(th.stamp - t0)
+                vals.append(ov.net(statistics.median(samples), 2))
+        finally:
+            th.stop()
+    return Figure("msi_halted" + ("" if cross else "_same_cpu"), vals,
+                  f"KVM_SIGNAL_MSI into a vCPU halted in the guest (sti; hlt) to its thread's "
+                  f"KVM_RUN return (handler out); {_where(cpus)}; {gap * 1e6:.0f} us after the "
+                  "last, past halt polling; net of the clock and two Python calls",
+                  per_run=f"each: median of {plan.kick_samples} MSIs")
+
+
+def measure_first_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan,
+                      pair) -> Figure | None:
+    """``first_run_after_migration``: a thread woken by an eventfd from another CPU times
+    its first KVM_RUN round trip and the next one; the figure is first minus next."""
+    if pair is None:
+        return None
+    vals = []
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm, _pinned(pair[0]):
+        th = _VcpuThread(vm, "woken", pair[1])
+        try:
+            th.wait_ready()
+            for _ in range(repeat):
+                extra = []
+                for i in range(plan.kick_samples + 3):
+                    spin(plan.gap_s)
+                    os.eventfd_write(th.wake_fd, 1)
+                    th.wait_ready()
+                    if i >= 3:
+                        extra.append(th.runs[0] - th.runs[1])
+                vals.append(statistics.median(extra))
+        finally:
+            th.stop()
+    return Figure("first_run_after_migration", vals,
+                  f"extra of the first KVM_RUN round trip of a thread just woken from another "
+                  f"CPU over its next one; {_where(pair)}",
+                  per_run=f"each: median of {plan.kick_samples} wake-ups")
+
+
+def _halt_poll_s() -> float:
+    """KVM's ``halt_poll_ns`` module parameter in seconds (200 us if unreadable)."""
+    try:
+        with open("/sys/module/kvm/parameters/halt_poll_ns") as f:
+            return int(f.read().strip()) / 1e9
+    except (OSError, ValueError):
+        return 200e-6
+
+
+def _cpus(pair, cross: bool):
+    if pair is None:
+        return None if cross else (0, 0)
+    return pair if cross else (pair[0], pair[0])
+
+
+def _where(cpus) -> str:
+    return f"CPUs {cpus[0]} -> {cpus[1]}" if cpus[0] != cpus[1] else f"both on CPU {cpus[0]}"
+
