@@ -9,7 +9,7 @@ from conftest import run
 import vsmsim
 
 MIXED = {"name": "mixed", "duration": "20ms", "warmup": "2ms", "seed": 11,
-         "vm": {"vps": 8, "vtls": 2},
+         "vm": {"vps": 8, "vtls": 2, "cross_vtl_ipi_up": True},
          "context": [{"vtl": 1, "vina": {"vector": 0x31}}],
          "workload": [{"kind": "compute", "vtl": 0},
                       {"kind": "timer", "vtl": 0, "period": "250us", "service": "2us"},

@@ -199,7 +199,8 @@ def test_rule10_pending_higher_interrupt_calls_straight_back_up():
 
 
 def test_rule11_apic_ipis_stay_in_their_vtl_and_cross_vtl_needs_pv_ipi():
-    res = run({"duration": "1ms", "costs": "ideal", "vm": {"vps": 2, "vtls": 2},
+    res = run({"duration": "1ms", "costs": "ideal",
+               "vm": {"vps": 2, "vtls": 2, "cross_vtl_ipi_up": True},
                "workload": [{"kind": "compute", "vtl": 0},
                             {"kind": "ipi", "vtl": 0, "senders": [0], "dest": [1], "at": ["10us"]},
                             {"kind": "pv-ipi", "vtl": 0, "senders": [0], "dest": [1],
@@ -213,10 +214,11 @@ def test_rule11_apic_ipis_stay_in_their_vtl_and_cross_vtl_needs_pv_ipi():
 def test_rule11_policy_lower_to_higher_is_a_parameter():
     import vsmsim
     up = {"kind": "pv-ipi", "vtl": 0, "target_vtl": 1, "rate": 10}
+    # Default false, as OpenHCL (send_synthetic_cluster_ipi -> target_vtl_no_higher).
     with pytest.raises(vsmsim.ScenarioError, match="cross_vtl_ipi_up"):
-        vsmsim.Scenario.model_validate({"vm": {"vps": 2, "cross_vtl_ipi_up": False},
-                                        "workload": [up]})
-    assert vsmsim.Scenario.model_validate({"vm": {"vps": 2}, "workload": [up]})
+        vsmsim.Scenario.model_validate({"vm": {"vps": 2}, "workload": [up]})
+    assert vsmsim.Scenario.model_validate({"vm": {"vps": 2, "cross_vtl_ipi_up": True},
+                                           "workload": [up]})
 
 
 def test_rule12_device_interrupts_default_to_vtl0():
@@ -224,7 +226,7 @@ def test_rule12_device_interrupts_default_to_vtl0():
     assert res.interrupts.iloc[0].vtl == 0
 
 
-def test_within_vtl_classes_fifo_and_run_to_completion():
+def test_within_vtl_highest_vector_first_and_run_to_completion():
     res = one_vp([{"kind": "compute", "vtl": 0},
                   {"kind": "external", "at": ["10us"], "vector": 0x40, "service": "10us"},
                   {"kind": "external", "at": ["12us"], "vector": 0x41, "service": "1us"},
@@ -233,8 +235,8 @@ def test_within_vtl_classes_fifo_and_run_to_completion():
     start = res.interrupts.set_index("vector")["start_ns"]
     assert start[0x40] == 10 * US  # runs to completion although 0x80 arrives meanwhile
     assert start[0x80] == 20 * US
-    assert start[0x41] == 21 * US  # same class: first come first served
-    assert start[0x42] == 22 * US
+    assert start[0x42] == 21 * US  # then the highest pending vector (IRR order, not arrival)
+    assert start[0x41] == 22 * US
     assert res.residency.iloc[0].compute0_ns == 1000 * US - 13 * US
 
 

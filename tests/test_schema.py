@@ -29,7 +29,8 @@ def test_defaults_are_filled_in_and_resolved():
     sc = scenario_from_dict({"workload": [{"kind": "timer", "period": "1ms"}]})
     r = sc.resolved()
     assert r["vm"] == {"vps": 1, "vtls": 2, "apic_mode": "x2apic", "apicv": True, "ipiv": False,
-                       "cross_vtl_ipi_up": True}
+                       "cross_vtl_ipi_up": False, "vendor": "intel", "deprecate_auto_eoi": False}
+    assert r["guest"] == {"auto_eoi": False}
     assert r["workload"][0]["service"] == 1000 and r["workload"][0]["vector"] == 0xEC
     assert r["costs"] == {"profile": "default", "override": {}}
     assert vsmsim.Scenario.model_validate(r) == sc  # the resolved form validates back

@@ -54,23 +54,29 @@ def test_fixed_priority_response_times_match_rta(tasks):
         assert got.max() == r, f"VTL{nvtl - 1 - k}: simulated {got.max()} ns, RTA {r} ns"
 
 
-def test_mm1_response_wait_and_tail():
+def test_mm1_mean_response_wait_and_busy_share():
     lam, mean_service = 40_000.0, 10 * US  # per s, ns: rho = 0.4
     mu = 1e9 / mean_service
+    # One vector would coalesce (the IRR holds a pending vector once), so the queue is fed
+    # by 160 Poisson streams of rate lam/160, vectors 0x60-0xFF: together one Poisson
+    # stream of rate lam. A stream's next arrival finds its own vector still pending with
+    # probability ~ (lam/160) x mean wait ~ 0.2 %: those coalesce, and are counted.
     res = run({"duration": "3s", "warmup": "10ms", "costs": "ideal", "seed": 7,
                "vm": {"vps": 1, "vtls": 1},
-               "workload": [{"kind": "external", "rate": lam, "vps": [0],
-                             "service": {"dist": "exp", "mean": f"{mean_service}ns"}}]})
+               "workload": [{"kind": "external", "rate": lam / 160, "vps": [0],
+                             "vector": 0x60 + k,
+                             "service": {"dist": "exp", "mean": f"{mean_service}ns"}}
+                            for k in range(160)]})
+    assert 0 < res.counters["coalesced"] < 0.005 * len(res.interrupts)
     resp = res.latency("external", which="response").to_numpy(dtype=float) / 1e9
     wait = res.latency("external", which="delivery").to_numpy(dtype=float) / 1e9
     rho = lam / mu
     assert len(resp) > 100_000
+    # The APIC serves the highest pending vector first, not the oldest: not FIFO, but
+    # non-preemptive and blind to service times, so the mean wait and response are those
+    # of M/M/1 FIFO (Kleinrock's conservation law); the tail is not, and is not tested.
     assert np.mean(resp) == pytest.approx(1 / (mu - lam), rel=0.04)
     assert np.mean(wait) == pytest.approx(rho / (mu - lam), rel=0.06)
-    # tail of the response time: P(R > t) = exp(-(mu - lambda) t)
-    for q in (0.9, 0.99):
-        t_q = -math.log(1 - q) / (mu - lam)
-        assert np.quantile(resp, q) == pytest.approx(t_q, rel=0.06)
     # the server is busy rho of the time
     r = res.residency.iloc[0]
     assert r.vtl0_ns / r.total_ns == pytest.approx(rho, rel=0.03)

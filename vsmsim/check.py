@@ -4,7 +4,8 @@
 
 1. per VP, VTL transitions do not overlap and chain (each starts in the VTL the previous
    one entered; the first starts in VTL0);
-2. no lower VTL preempts a higher one: only returns go down, always to the next lower VTL;
+2. no lower VTL preempts a higher one: only returns go down, and a return never skips a
+   VTL that was entered and has not returned (it goes to the highest runnable VTL below);
    calls, interrupts and intercepts go up;
 3. every interrupt row is consistent: handled (start and end), started, or still pending;
    never started before raised; a handler never ends before it received its service time
@@ -53,10 +54,22 @@ def check(result, *, raise_on_error: bool = True) -> list[str]:
         if len(g) and frm[0] != 0:
             problems.append(f"vp {vp}: first switch leaves VTL {frm[0]}, not VTL0 (rule 3)")
         down = reason == "return"
-        bad = np.nonzero(down & (to != frm - 1))[0]
+        bad = np.nonzero(down & (to >= frm))[0]
         for i in bad[:3]:
             problems.append(f"vp {vp}: return at {start[i]} ns from VTL {frm[i]} to VTL {to[i]} "
-                            f"(must go to the next lower VTL)")
+                            f"(a return goes down)")
+        entered, skipped = {0}, 0
+        for i in range(len(g)):
+            if down[i]:
+                entered.discard(int(frm[i]))
+                passed = [v for v in entered if to[i] < v < frm[i]]
+                if passed and skipped < 3:
+                    skipped += 1
+                    problems.append(f"vp {vp}: return at {start[i]} ns from VTL {frm[i]} to VTL "
+                                    f"{to[i]} skips VTL {max(passed)}, entered and not returned "
+                                    f"from")
+            else:
+                entered.add(int(to[i]))
         bad = np.nonzero(~down & (to <= frm))[0]
         for i in bad[:3]:
             problems.append(f"vp {vp}: {reason[i]} at {start[i]} ns goes from VTL {frm[i]} down to "

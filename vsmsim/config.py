@@ -98,6 +98,9 @@ class ContextConfig(Strict):
     vtl: int = Field(ge=0, lt=MAX_VTLS)
     tpr: int = Field(0, ge=0, le=15, description="task-priority class 0-15 (as CR8)")
     vina: Optional[VinaConfig] = None
+    idle: Literal["return", "halt"] = Field(
+        "return", description="with nothing to run, a higher VTL returns (a secure kernel's idle "
+        "loop) or halts in this VTL; a guest program that waits on anything but next_call() halts")
 
 
 class VMConfig(Strict):
@@ -109,7 +112,20 @@ class VMConfig(Strict):
     apicv: bool = True
     ipiv: bool = False
     cross_vtl_ipi_up: bool = Field(
-        True, description="whether a lower VTL may send a PV IPI to a higher VTL (TLFS: unspecified)")
+        False, description="whether a lower VTL may send a PV IPI to a higher VTL (TLFS: "
+        "unspecified; OpenHCL rejects it: send_synthetic_cluster_ipi, target_vtl_no_higher)")
+    vendor: Literal["intel", "amd"] = Field(
+        "intel", description="host CPU vendor: which APICv inhibits apply (docs/designs.md, posting)")
+    deprecate_auto_eoi: bool = Field(
+        False, description="the VMM advertises AutoEOI as deprecated (HV_DEPRECATING_AEOI_RECOMMENDED)")
+
+
+class GuestConfig(Strict):
+    """What the guest OS does that changes how the host can deliver interrupts."""
+
+    auto_eoi: bool = Field(
+        False, description="VTL0's SynIC uses AutoEOI (Windows does unless told it is deprecated); "
+        "inhibits APICv (APICV_INHIBIT_REASON_HYPERV) unless vm.deprecate_auto_eoi")
 
 
 class CostsConfig(Strict):
@@ -138,6 +154,7 @@ class Scenario(Strict):
     design: DesignRef = "vm-per-vtl"
     costs: CostsConfig = Field(default_factory=CostsConfig)
     vm: VMConfig = Field(default_factory=VMConfig)
+    guest: GuestConfig = Field(default_factory=GuestConfig)
     context: list[ContextConfig] = Field(default_factory=list)
     workload: list[workloads.workload_union()] = Field(default_factory=list)
     record: RecordConfig = Field(default_factory=RecordConfig)

@@ -64,18 +64,34 @@ PATHS = {
     "switch.return": "VTL return, to the next lower enabled VTL (vp)",
     "switch.interrupt": "entry into a higher VTL for a deliverable interrupt, after notification (vp)",
     "switch.intercept": "secure intercept: lower VTL traps into the higher one (vp)",
+    "deliver.inactive.masked": "interrupt for an inactive higher VTL whose TPR masks it, in a "
+                               "design with masked_notifies = false: what still happens (receiver)",
+    "deliver.vina": "VINA: the higher VTL is told that a lower VTL has an interrupt (receiver)",
+    "send.pv-ipi.rejected": "a PV IPI to a higher VTL when vm.cross_vtl_ipi_up is false: "
+                            "the hypercall fails with access denied (sender)",
 }
 #: Paths that may be left out; the engine then uses the path named here instead.
 OPTIONAL_PATHS = {
     "deliver.halted.timer": "deliver.halted",
     "deliver.inactive.timer": "deliver.inactive",
     "deliver.inactive-halted.timer": "deliver.inactive-halted",
+    # None: an empty path when the design gives none.
+    "deliver.inactive.masked": None,
+    "deliver.vina": None,
+    "send.pv-ipi.rejected": None,
 }
 COUNTERS = ("exits", "uexits", "wakeups", "ioctls", "scanned_vcpus", "posted", "injected",
-            "kicks", "hypercalls", "vmm_switches", "pended")
+            "kicks", "hypercalls", "vmm_switches", "pended", "coalesced", "joined", "rejected")
 TIMES = ("N", "V", "N*V")
 CAPABILITIES = {"posted": "posted interrupts usable when the host offers APICv/AVIC (vm.apicv)",
+                "masked_notifies": "an interrupt for an inactive higher VTL is notified even when "
+                                   "that VTL's TPR masks it (false: path deliver.inactive.masked)",
+                "per_vtl_vm": "each VTL is its own KVM VM: APICv inhibits apply per VTL",
+                "logical_map_disabled": "the logical APIC map is disabled (aliased logical IDs): "
+                                        "on AMD this inhibits AVIC VM-wide",
                 "ipiv": "IPI virtualization usable when the host offers it (vm.ipiv)"}
+#: Capabilities that are true unless a design says otherwise (the others default to false).
+CAPABILITY_DEFAULTS = {"masked_notifies": True}
 BUILTIN_DESIGNS = ("apic-id-groups", "apic-namespaces", "vm-per-vtl", "planes", "planes-inkernel")
 
 
@@ -126,6 +142,8 @@ class Design:
         """The steps of path *name*, following :data:`OPTIONAL_PATHS` fallbacks."""
         while name not in self.paths:
             name = OPTIONAL_PATHS[name]
+            if name is None:
+                return ()
         return self.paths[name]
 
     def to_dict(self) -> dict:
@@ -210,7 +228,7 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
                               f"{', '.join(CAPABILITIES)}")
         if not isinstance(v, bool):
             raise DesignError(f"{source}: [capabilities] {k} = {v!r} must be true or false")
-    caps = {k: bool(caps_in.get(k, False)) for k in CAPABILITIES}
+    caps = {k: bool(caps_in.get(k, CAPABILITY_DEFAULTS.get(k, False))) for k in CAPABILITIES}
     raw_paths = data.get("path")
     if not isinstance(raw_paths, dict):
         raise DesignError(f"{source}: missing table [path]; it must give the paths "

@@ -28,10 +28,10 @@ S_HANDLER, S_TASK, S_COMPUTE, S_WAIT, S_TRANSITION, S_EXIT, S_HALTED = range(len
 
 #: Fields of one interrupt row, in the order they are stored (all int64).
 FIELDS = ("workload", "kind", "vector", "src_vp", "src_vtl", "vp", "vtl", "raised", "arrival",
-          "start", "end", "resumed", "woke", "switched", "path", "service")
+          "start", "end", "resumed", "woke", "switched", "path", "service", "merged")
 NF = len(FIELDS)
 (F_WORKLOAD, F_KIND, F_VECTOR, F_SRC_VP, F_SRC_VTL, F_VP, F_VTL, F_RAISED, F_ARRIVAL, F_START,
- F_END, F_RESUMED, F_WOKE, F_SWITCHED, F_PATH, F_SERVICE) = range(NF)
+ F_END, F_RESUMED, F_WOKE, F_SWITCHED, F_PATH, F_SERVICE, F_MERGED) = range(NF)
 #: Fields of one switch row, in the order they are stored (all int64).
 SW_FIELDS = ("vp", "from_vtl", "to_vtl", "reason", "start", "end")
 NSW = len(SW_FIELDS)
@@ -70,7 +70,7 @@ class Recorder:
         rows = self.rows
         h = len(rows)
         rows.extend((workload, kind, vector, src_vp, src_vtl, vp, vtl, raised,
-                     raised if arrival < 0 else arrival, -1, -1, -1, woke, 0, path, service))
+                     raised if arrival < 0 else arrival, -1, -1, -1, woke, 0, path, service, -1))
         return h
 
     def new_switch(self, vp, from_vtl, to_vtl, reason, start) -> int:
@@ -132,6 +132,10 @@ class Recorder:
                                               categories=list(path_names)),
             "resumed_ns": maybe(m[:, F_RESUMED]),
             "service_ns": m[:, F_SERVICE].copy(),
+            # Merged into an interrupt of the same vector already pending in the IRR (one
+            # bit per vector): no handler of its own; merged_into is that interrupt's id.
+            "coalesced": m[:, F_MERGED] >= 0,
+            "merged_into": maybe(np.where(m[:, F_MERGED] >= 0, m[:, F_MERGED] // NF, -1)),
         })
 
 

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from .config import (
     ContextConfig,
     CostsConfig,
+    GuestConfig,
     RecordConfig,
     Scenario,
     VinaConfig,
@@ -146,10 +147,11 @@ def reference_markdown() -> str:
         "dotted keys and list indices: `vm.vps`, `workload.1.rate`, `costs.override.uexit`.",
         "",
     ]
-    lines += _table(Scenario, "Top level", "", skip=("costs", "vm", "context", "workload",
+    lines += _table(Scenario, "Top level", "", skip=("costs", "vm", "guest", "context", "workload",
                                                       "record"))
     lines += _table(CostsConfig, "[costs]", "costs.")
     lines += _table(VMConfig, "[vm]", "vm.")
+    lines += _table(GuestConfig, "[guest]", "guest.")
     lines += _table(ContextConfig, "[[context]]", "")
     lines += _table(VinaConfig, "vina (in [[context]])", "vina.")
     lines += _table(RecordConfig, "[record]", "record.")

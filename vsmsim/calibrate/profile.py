@@ -244,7 +244,7 @@ def _path_costs(figures, costs, notes, extra, why, measured, default, emulated) 
                               f"the {basis} ({_short(exit_ns)}), so that exit + uexit = "
                               f"kvm_run_roundtrip")
             costs["kvm_run"] = f"{max(1, round(net / 2))}ns"
-            notes["kvm_run"] = ("derived: half of uexit (one return from KVM_RUN to the VMM; "
+            notes["kvm_run"] = ("measured, derived: half of uexit (one return from KVM_RUN to the VMM; "
                                 "the other half is the re-entry), as in the default profile")
     for key in ("handoff_futex", "handoff_eventfd", "handoff_futex_cross",
                 "handoff_eventfd_cross", "kick_parked", "kick_parked_cross", "msi_halted",

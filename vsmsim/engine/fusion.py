@@ -29,14 +29,14 @@ class FusedDeliveries:
     def exit_then_pend(self, ns: int, irq: int) -> None:
         """Deliver *irq* after *ns* of receiver exit: a job, fused with the handler if possible."""
         if self.in_oh or self.oh_q or self.dispatching or self.halted:
-            self.push_job(ns, S_EXIT, self.pend, irq)
+            self.push_job(ns, S_EXIT, self.land, irq)
             return
         rows = self.sim.rec.rows
         vtl = rows[irq + F_VTL]
         c = self.ctxs[vtl]
         if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
                 or rows[irq + F_VECTOR] >> 4 <= c.tpr):
-            self.push_job(ns, S_EXIT, self.pend, irq)
+            self.push_job(ns, S_EXIT, self.land, irq)
             return
         env = self.env
         now = env.now
@@ -64,12 +64,13 @@ class FusedDeliveries:
             irq = self.fuse_irq
             self.fuse_irq = -1
             self.gen += 1  # the fused completion is stale now
-            self._schedule_job_end(t1, self.pend, irq, self.fuse_seq)
+            self._schedule_job_end(t1, self.land, irq, self.fuse_seq)
             return
         # The handler started at t1 and has been running since.
         irq = self.fuse_irq
         self.fuse_irq = -1
         c = self.fuse_ctx
+        c.inflight -= 1  # the delivery landed at t1
         self.in_oh = False
         self._account(c.vtl, t1)
         self._handler_started(c, irq, t1)

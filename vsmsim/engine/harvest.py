@@ -98,8 +98,9 @@ def harvest(sim) -> dict:
         "design_name": sim.design.name,
         "design": sim.design.to_dict(),
         "costs": prof.to_dict(),
-        "posted_usable": bool(sim.posted),
-        "ipiv_usable": bool(sim.ipiv),
+        # Per VTL (engine/posting.py): whether its interrupts are posted / its IPIs virtualized.
+        "posted_usable": [bool(x) for x in sim.posted],
+        "ipiv_usable": [bool(x) for x in sim.ipiv],
         "vina_clears": [list(x) for x in rec.clears],
     }
     return {"scenario": sc.resolved(), "interrupts": interrupts, "switches": switches,

@@ -11,7 +11,10 @@ A program is ``def program(ctx): ...`` yielding the events that ``ctx`` methods 
 ``ctx.run(work)`` completes when the context has received that much CPU time, however
 often it was preempted: preemption is invisible to guest code. Programs may also yield
 plain SimPy events (``ctx.sleep`` or ``ctx.env.timeout``): the context then has no work
-and the VP runs background compute, returns to a lower VTL or halts.
+and the VP runs background compute or halts in that VTL. A program in a higher VTL leaves
+it only by ``ctx.vtl_return()`` (rule 5); only while it waits in ``ctx.next_call()`` (a
+secure kernel's idle loop) does the VTL return by itself, unless its context has
+``idle = "halt"``.
 """
 
 from __future__ import annotations
@@ -139,6 +142,18 @@ class ProgramContext:
             raise ValueError(f"target_vtl {tv} does not exist (vm.vtls = {self._sim.nvtl})")
         self._sim.send_pv_ipi(self.vp, self.vtl, dests, tv, vector, [ns] * len(dests), self._widx)
 
+    def set_tpr(self, cls: int) -> None:
+        """Write this context's TPR (CR8): classes <= *cls* stay pending.
+
+        Takes effect at once and costs nothing (a CR8 write does not exit with APICv or
+        TPR shadowing): a pending interrupt whose class is now above the TPR is delivered
+        at once, in this VTL (lapic.c apic_set_tpr -> apic_update_ppr).
+        """
+        if isinstance(cls, bool) or not isinstance(cls, int) or not 0 <= cls <= 15:
+            raise ValueError(f"set_tpr({cls!r}): the TPR is a priority class, an integer 0-15")
+        self._c.tpr = cls
+        self._vp.dispatch()
+
     def sleep(self, duration):
         """Block this program for *duration* without using CPU (a plain SimPy timeout)."""
         return self.env.timeout(parse_duration(duration))
@@ -159,6 +174,7 @@ def _drive(pctx, gen):
             ev = gen.send(value)
         except StopIteration:
             c.prog_pending = False
+            c.prog_done = True
             pctx._vp.dispatch()
             return
         c.prog_pending = False

@@ -21,6 +21,7 @@ from ..record import (
     F_SRC_VTL,
     F_START,
     F_SWITCHED,
+    F_VECTOR,
     F_VTL,
     F_WOKE,
     K_CALL,
@@ -40,6 +41,7 @@ from ..workloads import build_sources
 from .clock import DONE, Clock, at, run_until
 from .harvest import snapshot
 from .paths import compile_design
+from .posting import posting
 from .program import start_program
 from .vp import VP
 
@@ -48,6 +50,12 @@ from .vp import VP
 FUSE = True
 
 SIT_RUNNING, SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER = range(5)
+C_PENDED, C_COALESCED, C_JOINED, C_REJECTED = (
+    COUNTERS.index(k) for k in ("pended", "coalesced", "joined", "rejected"))
+
+
+def _nothing(_):
+    pass
 
 
 class _Chain:
@@ -124,19 +132,25 @@ class Simulation:
         p = self.paths
         self.switch_paths = (p["switch.call"], p["switch.return"], p["switch.interrupt"],
                              p["switch.intercept"])
-        self.posted = sc.vm.apicv and self.design.capabilities["posted"]
-        self.ipiv = sc.vm.ipiv and self.design.capabilities["ipiv"]
-        running = p["deliver.running.posted"] if self.posted else p["deliver.running.injected"]
-        # Index: situation; [0] other interrupts, [1] timers.
-        self.deliver_paths = (
-            (running, p["deliver.running.timer"]),
+        self.posted, self.ipiv = posting(sc, self.design)
+        # Per VTL, per situation: [0] other interrupts, [1] timers.
+        self.vtl_paths = tuple((
+            (p["deliver.running.posted"] if self.posted[vtl] else p["deliver.running.injected"],
+             p["deliver.running.timer"]),
             (p["deliver.halted"], p["deliver.halted.timer"]),
             (p["deliver.inactive"], p["deliver.inactive.timer"]),
             (p["deliver.inactive-halted"], p["deliver.inactive-halted.timer"]),
             (p["deliver.lower"], p["deliver.lower"]),
-        )
+        ) for vtl in range(v))
+        self.send_physical = tuple(p["send.ipi.ipiv"] if self.ipiv[vtl] else p["send.ipi.physical"]
+                                   for vtl in range(v))
+        # A TPR-masked interrupt for an inactive higher VTL: notified like any other, or
+        # (masked_notifies = false) only what deliver.inactive.masked says.
+        self.vina_path = p["deliver.vina"]
+        self.masked_path = None if self.design.capabilities["masked_notifies"] \
+            else p["deliver.inactive.masked"]
         self._combo: dict = {}
-        self.vina_code = self._path_code("vina")
+        self.joined_code = self._path_code("joined")
         rc = sc.record
         self.rec = Recorder(timeline=rc.timeline, window=rc.window)
         self.counters = [0] * len(COUNTERS)
@@ -145,6 +159,9 @@ class Simulation:
         self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
         for vtl in range(v):
             cc = sc.context_config(vtl)
+            if cc.idle == "halt":
+                for vp in self.vps:
+                    vp.ctxs[vtl].idle_halt = True
             if cc.vina is not None:
                 for vp in self.vps:
                     c = vp.ctxs[vtl]
@@ -200,8 +217,19 @@ class Simulation:
     def deliver(self, vp, irq: int, timer: bool, send_code: int = -1) -> None:
         """Take interrupt *irq* along the delivery path its target's state selects."""
         rows = self.rec.rows
-        sit = self.situation(vp, rows[irq + F_VTL])
-        path = self.deliver_paths[sit][timer]
+        vtl = rows[irq + F_VTL]
+        c = vp.ctxs[vtl]
+        if c.inflight and vp.fuse_irq >= 0:
+            vp.settle(self.env.now)  # a fused delivery may have landed already
+        if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active):
+            self._join(vp, c, irq)
+            return
+        sit = self.situation(vp, vtl)
+        path = self.vtl_paths[vtl][sit][timer]
+        if (sit == SIT_INACTIVE or sit == SIT_INACTIVE_HALTED) and self.masked_path is not None \
+                and rows[irq + F_VECTOR] >> 4 <= c.tpr:
+            self._masked(vp, irq)
+            return
         if sit:
             rows[irq + F_WOKE] = 1
         if send_code >= 0:
@@ -213,15 +241,36 @@ class Simulation:
             rows[irq + F_PATH] = code
         else:
             rows[irq + F_PATH] = path.code
-        self._take(vp, path, irq, sit)
+        self._take(vp, c, path, irq, sit)
 
-    def _take(self, vp, path, irq: int, sit: int) -> None:
+    def _join(self, vp, c, irq: int) -> None:
+        """*irq* joins the notification already under way toward context *c* (or the switch
+        into it): no path of its own; it pends when that notification lands (or now)."""
+        if vp.fuse_irq >= 0:
+            vp.settle(self.env.now)  # a fused delivery in flight becomes an ordinary job
+        self.rec.rows[irq + F_PATH] = self.joined_code
+        self.counters[C_JOINED] += 1
+        if c.inflight:
+            c.joined.append(irq)
+        else:
+            vp.pend(irq)
+
+    def _masked(self, vp, irq: int) -> None:
+        """A masked interrupt for an inactive higher VTL that notifies nothing: it pends after
+        what ``deliver.inactive.masked`` charges (a host thread's wake, say)."""
+        path = self.masked_path
+        self.rec.rows[irq + F_PATH] = path.code
+        self.count(path)
+        self.run_segs(vp, path.fixed if path.fixed is not None else path.segments(), vp.pend, irq)
+
+    def _take(self, vp, c, path, irq: int, sit: int) -> None:
         """Walk delivery *path* to *vp* for *irq*; it ends with the interrupt pending."""
         counters = self.counters
         if sit == SIT_LOWER:
-            counters[10] += 1  # 'pended'
+            counters[C_PENDED] += 1
         for idx, amount in path.counts:
             counters[idx] += amount
+        c.inflight += 1
         ns = path.exit_only
         if ns and FUSE:
             vp.exit_then_pend(ns, irq)
@@ -230,16 +279,23 @@ class Simulation:
         if FUSE and len(segs) == 1 and segs[0][0]:
             vp.exit_then_pend(segs[0][1], irq)
         else:
-            self.run_segs(vp, segs, vp.pend, irq)
+            self.run_segs(vp, segs, vp.land, irq)
 
     def raise_timer(self, vp_idx, vtl, vector, service, widx) -> None:
         """A LAPIC timer of context (vp_idx, vtl) expires now."""
         vp = self.vps[vp_idx]
+        c = vp.ctxs[vtl]
+        if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active) or (
+                self.masked_path is not None and vector >> 4 <= c.tpr and vtl > vp.next_vtl):
+            irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
+                                         self.env.now, service, -1, 0)
+            self.deliver(vp, irq, True)
+            return
         sit = self.situation(vp, vtl)
-        path = self.deliver_paths[sit][1]
+        path = self.vtl_paths[vtl][sit][1]
         irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
                                      self.env.now, service, path.code, 1 if sit else 0)
-        self._take(vp, path, irq, sit)
+        self._take(vp, c, path, irq, sit)
 
     def raise_external(self, vp_idx, vtl, vector, service, widx) -> None:
         """A device interrupt for (vp_idx, vtl) is asserted now."""
@@ -250,11 +306,19 @@ class Simulation:
         self.run_path(None, path, lambda i: self.deliver(vp, i, False, path.code), irq)
 
     def raise_vina(self, vp, ctx, lower_vtl) -> None:
-        """VINA (rule 9): notify *ctx* that VTL *lower_vtl* has an interrupt pending."""
+        """VINA (rule 9): tell *ctx* that VTL *lower_vtl* has a deliverable interrupt.
+
+        The notification takes the design's ``deliver.vina`` path (the higher VTL's VP
+        time: a userspace design must exit to the VMM to inject it) before it pends.
+        """
+        path = self.vina_path
         irq = self.rec.new_interrupt(len(self.workload_names) - 1, K_VINA, ctx.vina_vector,
                                      vp.idx, lower_vtl, vp.idx, ctx.vtl, self.env.now,
-                                     ctx.vina_service, self.vina_code, 0)
-        vp.pend(irq)
+                                     ctx.vina_service, path.code, 0)
+        if ctx.inflight:
+            self._join(vp, ctx, irq)
+            return
+        self._take(vp, ctx, path, irq, SIT_RUNNING)
 
     def set_compute(self, vp_idx: int, vtl: int) -> None:
         """Context (vp_idx, vtl) always has background work (a ``compute`` workload)."""
@@ -282,7 +346,7 @@ class Simulation:
             from .routing import logical_messages
             msgs = [(p["send.ipi.logical"], m) for m in logical_messages(rows, self.sc.vm.apic_mode)]
         else:
-            path = p["send.ipi.ipiv"] if self.ipiv else p["send.ipi.physical"]
+            path = self.send_physical[vtl]
             msgs = [(path, [r]) for r in rows]
         _Send(self, vp, msgs).step()
 
@@ -294,6 +358,10 @@ class Simulation:
 
     def _pv_ipi_action(self, arg) -> None:
         vp, vtl, dests, target_vtl, vector, services, widx, arrival = arg
+        if target_vtl > vtl and not self.sc.vm.cross_vtl_ipi_up:
+            # Rejected: HV_STATUS_ACCESS_DENIED (OpenHCL target_vtl_no_higher); no interrupt.
+            self.run_path(vp, self.paths["send.pv-ipi.rejected"], _nothing, None)
+            return
         rec, now = self.rec, self.env.now
         rows = [(d, rec.new_interrupt(widx, K_PVIPI, vector, vp.idx, vtl, d, target_vtl, now, s,
                                       -1, 0, arrival)) for d, s in zip(dests, services)]

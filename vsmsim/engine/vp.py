@@ -31,8 +31,10 @@ from __future__ import annotations
 from collections import deque
 from heapq import heappush
 
+from ..designs import COUNTERS
 from ..record import (
     F_END,
+    F_MERGED,
     F_SERVICE,
     F_START,
     F_SWITCHED,
@@ -65,23 +67,30 @@ from .work import (
 )
 
 _W_STATE = (S_HALTED, S_HANDLER, S_TASK, S_COMPUTE, S_WAIT)
+C_COALESCED = COUNTERS.index("coalesced")
 
 
 class Context:
     """The (vp, vtl) execution context: a local APIC, its work, and guest-program hooks."""
 
-    __slots__ = ("vp", "vtl", "irr", "irr_mask", "tpr", "handler", "h_rem", "task_rem",
+    __slots__ = ("vp", "vtl", "irr_id", "irr_mask", "tpr", "handler", "h_rem", "task_rem",
                  "task_done", "compute", "compute_ns", "task_ns", "deferred", "prog", "prog_pending",
                  "ret_req", "ret_event", "call_row", "call_waiter", "call_inbox",
                  "entered_irq", "vina_vector", "vina_auto", "vina_service", "vina_asserted", "call_event",
-                 "served_row")
+                 "served_row", "inflight", "joined", "idle_halt", "prog_done")
 
     def __init__(self, vp, vtl: int, tpr: int = 0):
         self.vp = vp
         self.vtl = vtl
-        self.irr = [deque() for _ in range(16)]  # pending interrupt ids per priority class
-        self.irr_mask = 0        # bit c set when class c has a pending interrupt
+        # The IRR: one bit per vector (bit v set: vector v pending), and the interrupt that
+        # each pending vector stands for. A vector raised again while pending merges into it.
+        self.irr_mask = 0
+        self.irr_id = {}         # vector -> interrupt handle
         self.tpr = tpr           # task-priority class: classes <= tpr stay pending
+        self.inflight = 0        # delivery paths toward this context not yet landed
+        self.joined = []         # interrupts that joined the one in flight: pend with it
+        self.idle_halt = False   # context.idle = "halt": with nothing to run, halt here
+        self.prog_done = False   # its guest program has finished
         self.handler = -1        # interrupt id in service (runs to completion)
         self.h_rem = 0           # ns of handler work left
         self.task_rem = -1       # ns of task work left, -1 when there is no task
@@ -111,7 +120,7 @@ class VP(FusedDeliveries):
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
-                 "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl",
+                 "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
                  "job_arg")
 
@@ -145,6 +154,9 @@ class VP(FusedDeliveries):
         self.tl_irq = -1
         self.tl_vtl = 0
         self.debug = debug
+        # Bit v set: VTL v is runnable, entered and not yet returned from (VTL0 always is).
+        # A return goes to the highest runnable VTL below (OpenVMM vtl_return / run loop).
+        self.runnable = 1
         self.fuse_irq = -1       # a delivery exit fused with its handler (engine.fusion)
         self.fuse_t1 = 0
         self.fuse_seq = 0
@@ -267,6 +279,7 @@ class VP(FusedDeliveries):
             # A fused delivery ran undisturbed: its exit, then its whole handler.
             self.fuse_irq = -1
             c = self.fuse_ctx
+            c.inflight -= 1
             t1 = self.fuse_t1
             self.in_oh = False
             self.acc[self.acc_state] += t1 - self.acc_since
@@ -292,7 +305,7 @@ class VP(FusedDeliveries):
                 for v in range(self.nvtl - 1, c.vtl, -1):
                     h = ctxs[v]
                     m = h.irr_mask
-                    if m and h.handler < 0 and m.bit_length() - 1 > h.tpr:
+                    if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
                         break
                 else:
                     self.work = W_COMPUTE
@@ -352,8 +365,8 @@ class VP(FusedDeliveries):
         ctxs = self.ctxs
         for v in range(self.nvtl - 1, act, -1):
             h = ctxs[v]
-            m = h.irr_mask  # deliverable: a class above the TPR, no handler in service
-            if m and h.handler < 0 and m.bit_length() - 1 > h.tpr:
+            m = h.irr_mask  # deliverable: highest vector's class above TPR, none in service
+            if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
                 if self.work:
                     self._stop_segment(now)
                 self.begin_switch(v, R_INTERRUPT, -1)
@@ -366,14 +379,12 @@ class VP(FusedDeliveries):
                 self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
         m = c.irr_mask
-        if m and m.bit_length() - 1 > c.tpr:
+        if m and (m.bit_length() - 1) >> 4 > c.tpr:
             if self.work:
                 self._stop_segment(now)
-            cls = m.bit_length() - 1
-            q = c.irr[cls]
-            irq = q.popleft()
-            if not q:
-                c.irr_mask = m & ~(1 << cls)
+            vec = m.bit_length() - 1  # the highest pending vector (PPR = TPR: none in service)
+            c.irr_mask = m ^ (1 << vec)
+            irq = c.irr_id.pop(vec)
             self._handler_started(c, irq, now)
             self._start_segment(c, W_HANDLER, c.h_rem, now)
             return
@@ -389,7 +400,7 @@ class VP(FusedDeliveries):
         if c.ret_req and act > 0:
             if self.work:
                 self._stop_segment(now)
-            self.begin_switch(act - 1, R_RETURN, -1)
+            self.begin_switch(self.return_target(), R_RETURN, -1)
             return
         if c.prog_pending:
             if self.work != W_WAIT or self.seg_ctx is not c:
@@ -411,14 +422,33 @@ class VP(FusedDeliveries):
             return
         if self.work:
             self._stop_segment(now)
-        if act > 0:
-            self.begin_switch(act - 1, R_RETURN, -1)
+        # Nothing to run. A higher VTL leaves only by a VTL return (rule 5): built-in handler
+        # work returns when done (a secure kernel's idle loop), unless its context is set to
+        # halt; a guest program that waits on anything but next_call() halts in its VTL.
+        if act > 0 and not c.idle_halt and (c.prog is None or c.call_waiter is not None
+                                            or c.prog_done):
+            self.begin_switch(self.return_target(), R_RETURN, -1)
             return
         if not self.halted:
             self.halted = True
             self._account(self.slot_idle, now)
             if self.tl:
                 self._timeline(S_HALTED, now)
+
+    def return_target(self) -> int:
+        """The VTL a return from the active VTL goes to: the highest one below it that is
+        runnable, i.e. entered and not returned from, or with a deliverable interrupt
+        (OpenVMM ``vtl_return`` clears the returning VTL; its run loop then runs the highest
+        runnable VTL, ``process_apic`` making VTLs with pending interrupts runnable)."""
+        runnable, ctxs = self.runnable, self.ctxs
+        for v in range(self.active - 1, 0, -1):
+            if runnable >> v & 1:
+                return v
+            h = ctxs[v]
+            m = h.irr_mask
+            if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
+                return v
+        return 0
 
     def _handler_started(self, c: Context, irq: int, t: int) -> None:
         """Interrupt *irq* is now in service in context *c*, since time *t* (ns)."""
@@ -447,6 +477,7 @@ class VP(FusedDeliveries):
         self.halted = False
         ret_event = None
         if reason == R_RETURN:
+            self.runnable &= ~(1 << frm)
             leaving = self.ctxs[frm]
             if leaving.served_row >= 0:
                 sim.finish_service(leaving)
@@ -475,8 +506,21 @@ class VP(FusedDeliveries):
         sim.rec.sw[sw + SW_END] = now
         self.active = to
         c = self.ctxs[to]
-        if c.vina_vector and c.vina_auto:
-            c.vina_asserted = False  # AutoReset: cleared on entry
+        if reason != R_RETURN:
+            self.runnable |= 1 << to
+        if c.vina_vector:
+            if c.vina_auto:
+                c.vina_asserted = False  # AutoReset: cleared on entry
+            if not c.vina_asserted:
+                # A lower VTL's interrupt already deliverable when this VTL is entered
+                # (OpenHCL cvm_handle_cross_vtl_interrupts runs on every entry too).
+                for v in range(to - 1, -1, -1):
+                    lc = self.ctxs[v]
+                    m = lc.irr_mask
+                    if m and lc.handler < 0 and (m.bit_length() - 1) >> 4 > lc.tpr:
+                        c.vina_asserted = True
+                        sim.raise_vina(self, c, v)
+                        break
         if reason == R_INTERRUPT:
             c.entered_irq = True
         elif reason == R_RETURN:
@@ -491,18 +535,39 @@ class VP(FusedDeliveries):
     # ------------------------------------------------------------ interrupts
     def pend(self, irq: int) -> None:
         """Make interrupt *irq* pending in its context's IRR and re-dispatch."""
+        self._irr_put(self.ctxs[self.sim.rec.rows[irq + F_VTL]], irq)
+        self.dispatch()
+
+    def land(self, irq: int) -> None:
+        """The delivery path of *irq* has ended: it pends, with any that joined it."""
+        c = self.ctxs[self.sim.rec.rows[irq + F_VTL]]
+        c.inflight -= 1
+        self._irr_put(c, irq)
+        if c.joined:
+            for j in c.joined:
+                self._irr_put(c, j)
+            c.joined = []
+        self.dispatch()
+
+    def _irr_put(self, c: Context, irq: int) -> None:
+        """Set *irq*'s vector in the IRR of *c*, or merge it into the one already pending."""
         sim = self.sim
         rows = sim.rec.rows
-        c = self.ctxs[rows[irq + F_VTL]]
-        cls = rows[irq + F_VECTOR] >> 4
-        c.irr[cls].append(irq)
-        c.irr_mask |= 1 << cls
-        if c.vtl < self.next_vtl:
+        vec = rows[irq + F_VECTOR]
+        bit = 1 << vec
+        if c.irr_mask & bit:
+            rows[irq + F_MERGED] = c.irr_id[vec]
+            sim.counters[C_COALESCED] += 1
+            return
+        c.irr_mask |= bit
+        c.irr_id[vec] = irq
+        # VINA (rule 9): only for an interrupt the lower VTL could take now (class above
+        # its TPR, no handler in service: OpenHCL is_interrupt_pending(check_rflags)).
+        if c.vtl < self.next_vtl and vec >> 4 > c.tpr and c.handler < 0:
             h = self.ctxs[self.next_vtl]
             if h.vina_vector and not h.vina_asserted:
                 h.vina_asserted = True
                 sim.raise_vina(self, h, c.vtl)
-        self.dispatch()
 
     def act(self, c: Context, fn, arg) -> None:
         """Perform guest action ``fn(arg)`` of context *c* now, or when *c* next runs.
