@@ -32,6 +32,8 @@ def _overrides(pairs) -> dict:
         if "=" not in p:
             raise CliError(f"--set {p!r}: expected key=value, e.g. --set vm.vps=64")
         k, v = p.split("=", 1)
+        if not k.strip():
+            raise CliError(f"--set {p!r}: the key before '=' is empty; e.g. --set vm.vps=64")
         out[k.strip()] = _parse_value(v.strip())
     return out
 

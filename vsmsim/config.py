@@ -30,6 +30,7 @@ from ._toml import toml as tomllib
 from .dists import Dist, parse_dist
 from .errors import InputError
 from .units import parse_duration
+from .userfile import read_text
 
 MAX_VTLS = 16
 MAX_VPS = 4096
@@ -45,6 +46,87 @@ def _dur(v):
 
 def _pos_dur(v):
     return parse_duration(v, allow_zero=False)
+
+
+# --- strict numbers (issue 14, defects 1 and 3): a bool is never a number, nor is a string;
+# floats must be finite. Pydantic's lax mode would read `true` as 1 and "3" as 3.
+def _strict_int(v):
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not hasattr(v, "__index__") or isinstance(v, float):
+            raise ValueError(f"{v!r} is not an integer")
+    return int(v.__index__())
+
+
+def _strict_float(v):
+    import math
+    import numbers
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{v!r} is not a number")
+    x = float(v)
+    if math.isnan(x) or math.isinf(x):
+        raise ValueError(f"{v!r} is not a finite number")
+    return x
+
+
+StrictInt = Annotated[int, BeforeValidator(_strict_int)]
+StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
+
+#: Poisson rates (per second, whole source): a mean gap of at least 1 ns, and at least one
+#: arrival per 31.7 years (a gap beyond MAX_NS would never come).
+MIN_RATE, MAX_RATE = 1e-9, 1e9
+
+
+def _rate(v):
+    x = _strict_float(v)
+    if not MIN_RATE <= x <= MAX_RATE:
+        raise ValueError(f"{v!r} per second: a rate must be greater than 0, from {MIN_RATE:g} "
+                         f"to {MAX_RATE:g} (at most one arrival per ns on average)")
+    return x
+
+
+Rate = Annotated[float, BeforeValidator(_rate)]
+
+
+def _rate_problem(rate: float, duration: int, phase: int) -> str:
+    """Why *rate* cannot advance the float arrival clock up to *duration*, or ""."""
+    import math
+    gap = 1e9 / rate
+    # Gaps well below the clock's float resolution at the end of the run would be lost.
+    ulp = math.ulp(float(duration + phase))
+    if gap < 16 * ulp:
+        return (f"{rate:g} per second gives a mean gap of {gap:.3g} ns, below the clock's "
+                f"resolution ({ulp:g} ns) at {duration} ns; allowed: at most "
+                f"{1e9 / (16 * ulp):.3g} per second for this duration")
+    return ""
+
+
+def _window(v):
+    """record.window: a list [start, end] of two durations (one clear line otherwise)."""
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ValueError(f"{v!r} is not a window; write [start, end], e.g. [\"1ms\", \"3ms\"]")
+    return tuple(v)
+
+
+_DEST_WORDS = ("random", "self", "all", "all-but-self")
+
+
+def _dest(v):
+    """An IPI destination: one word of _DEST_WORDS or a list of VP indices (one error line)."""
+    if isinstance(v, str) and v in _DEST_WORDS:
+        return v
+    if isinstance(v, (list, tuple)):
+        out = []
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise ValueError(f"{x!r} in {list(v)} is not a VP index (integer >= 0)")
+            out.append(x)
+        return out
+    raise ValueError(f"{v!r} is not a destination; allowed: {', '.join(_DEST_WORDS)} "
+                     f"or a list of VP indices")
+
+
+Dest = Annotated[Union[Literal["random", "self", "all", "all-but-self"], list[int]],
+                 BeforeValidator(_dest)]
 
 
 Duration = Annotated[int, BeforeValidator(_dur)]
@@ -127,16 +209,16 @@ class VinaConfig(Strict):
 class ContextConfig(Strict):
     """Per-VTL settings that apply to that VTL's context on every VP."""
 
-    vtl: int = Field(ge=0, lt=MAX_VTLS)
-    tpr: int = Field(0, ge=0, le=15, description="task-priority class 0-15 (as CR8)")
+    vtl: StrictInt = Field(ge=0, lt=MAX_VTLS)
+    tpr: StrictInt = Field(0, ge=0, le=15, description="task-priority class 0-15 (as CR8)")
     vina: Optional[VinaConfig] = None
 
 
 class VMConfig(Strict):
     """The partition: VPs, VTLs, APIC mode and what the host offers."""
 
-    vps: int = Field(1, ge=1, le=MAX_VPS)
-    vtls: int = Field(2, ge=1, le=MAX_VTLS)
+    vps: StrictInt = Field(1, ge=1, le=MAX_VPS)
+    vtls: StrictInt = Field(2, ge=1, le=MAX_VTLS)
     apic_mode: Literal["xapic-flat", "xapic-cluster", "x2apic"] = "x2apic"
     apicv: bool = True
     ipiv: bool = False
@@ -148,7 +230,7 @@ class Arrivals(Strict):
     """Shared arrival keys: exactly one of period (per VP), rate (total, Poisson), at."""
 
     period: Optional[PositiveDuration] = None
-    rate: Optional[float] = Field(None, gt=0, description="per second, Poisson, whole source")
+    rate: Optional[Rate] = Field(None, description="per second, Poisson, whole source")
     at: Optional[list[Duration]] = None
     phase: Duration = 0
 
@@ -163,7 +245,7 @@ class Arrivals(Strict):
 
 class _Named(Strict):
     name: Optional[str] = None
-    vtl: int = Field(0, ge=0, lt=MAX_VTLS)
+    vtl: StrictInt = Field(0, ge=0, lt=MAX_VTLS)
 
 
 class TimerWorkload(_Named, Arrivals):
@@ -179,7 +261,7 @@ class _Sends(_Named, Arrivals):
     """Keys shared by the IPI kinds: who sends, to whom, which vector, handler time."""
 
     senders: VpSet = "all"
-    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
+    dest: Dest = "random"
     vector: Vector = 0xFB
     service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
 
@@ -195,7 +277,7 @@ class PvIpiWorkload(_Sends):
     """Hyper-V PV IPIs (HvCallSendSyntheticClusterIpi), optionally to another VTL."""
 
     kind: Literal["pv-ipi"]
-    target_vtl: Optional[int] = Field(None, ge=0, lt=MAX_VTLS)
+    target_vtl: Optional[StrictInt] = Field(None, ge=0, lt=MAX_VTLS)
 
 
 class ExternalWorkload(_Named, Arrivals):
@@ -281,7 +363,7 @@ class RecordConfig(Strict):
     """What to record beyond the interrupt and switch tables."""
 
     timeline: bool = Field(False, description="record every VP state segment (for traces and timeline plots)")
-    window: Optional[tuple[Duration, Duration]] = Field(
+    window: Optional[Annotated[tuple[Duration, Duration], BeforeValidator(_window)]] = Field(
         None, description="only record timeline segments inside [start, end)")
 
 
@@ -290,7 +372,7 @@ class Scenario(Strict):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
     duration: PositiveDuration = 10_000_000
     warmup: Duration = 0
     design: str = "vm-per-vtl"
@@ -334,7 +416,7 @@ class Scenario(Strict):
                 bad = [v for v in dest if not 0 <= v < n]
                 if bad or not dest:
                     errs.append(f"{where}.dest: {dest} must list VPs in 0..{n - 1}")
-            if w.kind in ("vtl-call", "intercept") and w.vtl + 1 >= vtls:
+            if w.kind in ("vtl-call", "intercept") and w.vtl + 1 == vtls:
                 errs.append(f"{where}.vtl: VTL {w.vtl} has no higher VTL to enter (vm.vtls = {vtls})")
             if w.kind == "pv-ipi" and w.target_vtl is not None:
                 if w.target_vtl >= vtls:
@@ -347,6 +429,10 @@ class Scenario(Strict):
                 if n > limit:
                     errs.append(f"{where}.dest_mode: logical destinations in {self.vm.apic_mode} "
                                 f"mode address at most {limit} VPs; vm.vps = {n}")
+            if getattr(w, "rate", None) is not None:
+                why = _rate_problem(w.rate, self.duration, w.phase)
+                if why:
+                    errs.append(f"{where}.rate: {why}")
             if getattr(w, "at", None) is not None:
                 late = [t for t in w.at if t >= self.duration]
                 if late:
@@ -486,6 +572,19 @@ def scenario_from_dict(data: dict, source: str = "") -> Scenario:
             from None
 
 
+def _import_failure(path: Path, exc: BaseException) -> str:
+    """One line for a .py scenario that raised at import: file, line of its code, exception."""
+    import traceback
+    line = None
+    for fr in traceback.extract_tb(exc.__traceback__):
+        if Path(fr.filename).resolve() == path.resolve():
+            line = fr.lineno
+    text = str(exc).strip().splitlines()
+    what = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    where = f" on line {line}" if line is not None else ""
+    return f"{path}: raised {what}{where} while loading"
+
+
 def load_scenario(path) -> Scenario:
     """Load a scenario from a ``.toml`` file or a ``.py`` file that defines ``SCENARIO``.
 
@@ -497,7 +596,7 @@ def load_scenario(path) -> Scenario:
         raise ScenarioError(f"{path}: no such scenario file")
     if p.suffix == ".toml":
         try:
-            data = tomllib.loads(p.read_text())
+            data = tomllib.loads(read_text(p, ScenarioError))
         except tomllib.TOMLDecodeError as e:
             raise ScenarioError(f"{path}: TOML syntax error: {e}") from None
         return scenario_from_dict(data, str(path))
@@ -511,6 +610,8 @@ def load_scenario(path) -> Scenario:
             spec.loader.exec_module(module)
         except SyntaxError as e:
             raise ScenarioError(f"{path}: Python syntax error on line {e.lineno}: {e.msg}") from None
+        except Exception as e:  # the user's code raised while defining SCENARIO
+            raise ScenarioError(_import_failure(p, e)) from None
         sc = getattr(module, "SCENARIO", None)
         if sc is None:
             raise ScenarioError(f"{path}: defines no SCENARIO (a dict or vsmsim.Scenario)")
