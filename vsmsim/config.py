@@ -230,7 +230,8 @@ class Arrivals(Strict):
     """Shared arrival keys: exactly one of period (per VP), rate (total, Poisson), at."""
 
     period: Optional[PositiveDuration] = None
-    rate: Optional[Rate] = Field(None, description="per second, Poisson, whole source")
+    rate: Optional[Rate] = Field(None, description="per second, Poisson, whole source; "
+                                 "1e-9 to 1e9, and a mean gap the clock resolves at duration")
     at: Optional[list[Duration]] = None
     phase: Duration = 0
 
