@@ -26,3 +26,24 @@ def cost(profile: str, *names: str) -> int:
 @pytest.fixture
 def runner():
     return run
+
+
+#: Results with more interrupt rows than this are not checked by the autouse fixture
+#: (check() is linear, but a few long runs would dominate the suite's time).
+CHECK_ROWS = 200_000
+
+
+@pytest.fixture(autouse=True)
+def check_every_result(monkeypatch):
+    """Every result a test simulates in this process passes vsmsim.check() (issue 14)."""
+    import vsmsim.api
+
+    real = vsmsim.api.build_result
+
+    def checked(sim):
+        res = real(sim)
+        if len(res.interrupts) <= CHECK_ROWS:
+            vsmsim.check(res)
+        return res
+
+    monkeypatch.setattr(vsmsim.api, "build_result", checked)
