@@ -259,6 +259,7 @@ def arrivals_accounted(res, problems: list[str]) -> None:
                     break
             continue
         if kind in ("ipi", "pv-ipi") and w["dest"] == "all-but-self" and n == 1:
+            exact = False  # unsent ones still count in unsent_actions
             continue  # every send reaches no VP: it leaves no row
         key = "senders" if kind in ("ipi", "pv-ipi") else "vps"
         for vp in _vp_set(w.get(key, "all"), n):
