@@ -26,3 +26,25 @@ def cost(profile: str, *names: str) -> int:
 @pytest.fixture
 def runner():
     return run
+
+
+#: Results with more interrupt rows than this are not checked by the autouse fixture
+#: (check() is linear, but a few long runs would dominate the suite's time).
+CHECK_ROWS = 200_000
+
+
+@pytest.fixture(autouse=True)
+def check_every_result(monkeypatch):
+    """Every result a test simulates in this process passes vsmsim.check() (issue 14)."""
+    import vsmsim.api
+
+    real = vsmsim.api.harvest
+
+    def checked(sim):
+        fields = real(sim)
+        if len(fields["interrupts"]) <= CHECK_ROWS:
+            vsmsim.check(vsmsim.Result.from_run(fields))
+        return fields
+
+    # simulate() hands the engine's harvest to Result.from_run: check every one of them.
+    monkeypatch.setattr(vsmsim.api, "harvest", checked)

@@ -19,13 +19,13 @@ PKG = Path(vsmsim.__file__).parent
 #: below, never from above; the floors are the one-way data flow of the architecture.
 FLOORS = [
     ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists",
-              "overrides"]),
+              "overrides", "userfile"]),
     ("schema", ["schema", "engine.clock", "engine.work"]),
     ("designs and costs", ["costs", "designs"]),
     ("workloads", ["workloads"]),
     ("config", ["config", "schema_doc"]),
     ("engine", ["record", "engine"]),
-    ("results", ["results", "check", "trace"]),
+    ("results", ["results", "check", "laws", "trace"]),
     ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype"]),
     ("commands", ["cli", "__main__", "__init__"]),
 ]

@@ -14,13 +14,32 @@
    and, when a timeline was recorded, the VP's state segments never overlap;
 5. handlers of one context do not overlap (they run to completion, one in service);
 6. VINA is raised at most once per context until cleared (by an entry into that VTL with
-   AutoReset, or by software).
+   AutoReset, or by software);
+
+and the conservation laws and promises of the model (:data:`LAWS`, in ``vsmsim.laws``):
+
+7. per context, VTL residency = background compute + task time + handler CPU time (plus
+   time a guest program waits, which only the timeline shows), and a finished handler
+   received exactly its service; per VP, the residency parts add up to the measured window;
+8. with a timeline, each VP's segments tile the run [0, duration) without gaps and agree
+   with the residency table, state by state;
+9. under a profile whose every cost is zero (``ideal``), no transition or exit time;
+10. every arrival is accounted for: one row per timer or device arrival at its time; the
+    sends and calls of each sender are an in-order prefix of its arrivals, the rest still
+    waiting (``unsent_actions``);
+11. ``delivery_ns`` / ``response_ns`` are start / end minus raised, arrival <= raised <=
+    start <= end <= resumed, every time inside the run;
+12. routing as documented: ``self``, ``all``, ``all-but-self`` and listed destinations; a
+    random destination is never the sender; APIC IPIs stay in their VTL; PV IPIs land in
+    ``target_vtl``; calls and intercepts enter vtl + 1 on the same VP; timers and devices
+    hit their VP set and VTL; VINA rows only where configured, with its vector.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .laws import LAWS
 from .workloads import call_kinds
 
 
@@ -116,9 +135,11 @@ def check(result, *, raise_on_error: bool = True) -> list[str]:
                 break
         for vtl in np.unique(vtls[sel]):
             s2 = sel & (vtls == vtl)
-            order = np.argsort(st[s2], kind="stable")
-            a, b = st[s2][order], en[s2][order]
-            b = np.where(b < 0, np.inf, b)
+            b = np.where(en[s2] < 0, np.inf, en[s2])
+            # By start, then end: a zero-length handler sharing another's first instant
+            # comes first and overlaps nothing (issue 14, defect 10).
+            order = np.lexsort((b, st[s2]))
+            a, b = st[s2][order], b[order]
             over = np.nonzero(b[:-1] > a[1:])[0]
             for j in over[:3]:
                 problems.append(f"vp {vp} VTL {vtl}: handler starting at {a[j + 1]:.0f} ns "
@@ -153,6 +174,8 @@ def check(result, *, raise_on_error: bool = True) -> list[str]:
             over = np.nonzero(b[:-1] > a[1:])[0]
             for j in over[:3]:
                 problems.append(f"vp {vp}: two states at once around {a[j + 1]} ns (timeline)")
+    for law in LAWS:
+        law(result, problems)
     if problems and raise_on_error:
         raise InvariantError("\n".join(problems))
     return problems

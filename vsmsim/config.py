@@ -31,7 +31,19 @@ from .costs import CostProfile, load_profile
 from .designs import Design, load_design
 from .dists import parse_dist
 from .errors import InputError
-from .schema import MAX_VPS, MAX_VTLS, DistSpec, Duration, PositiveDuration, Strict, Vector
+from .schema import (
+    MAX_VPS,
+    MAX_VTLS,
+    DistSpec,
+    Duration,
+    PositiveDuration,
+    Strict,
+    StrictInt,
+    Vector,
+    _rate_problem,
+    _window,
+)
+from .userfile import read_text
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "scenario_from_dict", "MAX_VPS",
            "MAX_VTLS"]
@@ -95,8 +107,8 @@ class VinaConfig(Strict):
 class ContextConfig(Strict):
     """Per-VTL settings that apply to that VTL's context on every VP."""
 
-    vtl: int = Field(ge=0, lt=MAX_VTLS)
-    tpr: int = Field(0, ge=0, le=15, description="task-priority class 0-15 (as CR8)")
+    vtl: StrictInt = Field(ge=0, lt=MAX_VTLS)
+    tpr: StrictInt = Field(0, ge=0, le=15, description="task-priority class 0-15 (as CR8)")
     vina: Optional[VinaConfig] = None
     idle: Literal["return", "halt"] = Field(
         "return", description="with nothing to run, a higher VTL returns (a secure kernel's idle "
@@ -106,8 +118,8 @@ class ContextConfig(Strict):
 class VMConfig(Strict):
     """The partition: VPs, VTLs, APIC mode and what the host offers."""
 
-    vps: int = Field(1, ge=1, le=MAX_VPS)
-    vtls: int = Field(2, ge=1, le=MAX_VTLS)
+    vps: StrictInt = Field(1, ge=1, le=MAX_VPS)
+    vtls: StrictInt = Field(2, ge=1, le=MAX_VTLS)
     apic_mode: Literal["xapic-flat", "xapic-cluster", "x2apic"] = "x2apic"
     apicv: bool = True
     ipiv: bool = False
@@ -139,7 +151,7 @@ class RecordConfig(Strict):
     """What to record beyond the interrupt and switch tables."""
 
     timeline: bool = Field(False, description="record every VP state segment (for traces and timeline plots)")
-    window: Optional[tuple[Duration, Duration]] = Field(
+    window: Optional[Annotated[tuple[Duration, Duration], BeforeValidator(_window)]] = Field(
         None, description="only record timeline segments inside [start, end)")
 
 
@@ -148,7 +160,7 @@ class Scenario(Strict):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
     duration: PositiveDuration = 10_000_000
     warmup: Duration = 0
     design: DesignRef = "vm-per-vtl"
@@ -202,6 +214,10 @@ class Scenario(Strict):
                     if bad:
                         errs.append(f"{where}.{key}: VP {bad[0]} is out of range 0..{n - 1} (vm.vps = {n})")
             errs += workloads.REGISTRY[w.kind].check(w, self, where)
+            if getattr(w, "rate", None) is not None:
+                why = _rate_problem(w.rate, self.duration, w.phase)
+                if why:
+                    errs.append(f"{where}.rate: {why}")
             if getattr(w, "at", None) is not None:
                 late = [t for t in w.at if t >= self.duration]
                 if late:
@@ -339,6 +355,19 @@ def scenario_from_dict(data: dict, source: str = "") -> Scenario:
             from None
 
 
+def _import_failure(path: Path, exc: BaseException) -> str:
+    """One line for a .py scenario that raised at import: file, line of its code, exception."""
+    import traceback
+    line = None
+    for fr in traceback.extract_tb(exc.__traceback__):
+        if Path(fr.filename).resolve() == path.resolve():
+            line = fr.lineno
+    text = str(exc).strip().splitlines()
+    what = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    where = f" on line {line}" if line is not None else ""
+    return f"{path}: raised {what}{where} while loading"
+
+
 def load_scenario(path) -> Scenario:
     """Load a scenario from a ``.toml`` file or a ``.py`` file that defines ``SCENARIO``.
 
@@ -350,7 +379,7 @@ def load_scenario(path) -> Scenario:
         raise ScenarioError(f"{path}: no such scenario file")
     if p.suffix == ".toml":
         try:
-            data = tomllib.loads(p.read_text())
+            data = tomllib.loads(read_text(p, ScenarioError))
         except tomllib.TOMLDecodeError as e:
             raise ScenarioError(f"{path}: TOML syntax error: {e}") from None
         return scenario_from_dict(data, str(path))
@@ -364,6 +393,8 @@ def load_scenario(path) -> Scenario:
             spec.loader.exec_module(module)
         except SyntaxError as e:
             raise ScenarioError(f"{path}: Python syntax error on line {e.lineno}: {e.msg}") from None
+        except Exception as e:  # the user's code raised while defining SCENARIO
+            raise ScenarioError(_import_failure(p, e)) from None
         sc = getattr(module, "SCENARIO", None)
         if sc is None:
             raise ScenarioError(f"{path}: defines no SCENARIO (a dict or vsmsim.Scenario)")

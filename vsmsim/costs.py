@@ -34,6 +34,7 @@ from ._toml import toml_value as _toml_value
 from .dists import Dist, fixed, parse_dist
 from .errors import InputError
 from .units import UnitError
+from .userfile import read_text
 
 #: Every cost a design path may name, with a one-line meaning. Units: ns.
 COST_NAMES = {
@@ -165,7 +166,14 @@ def profile_from_dict(data: dict, *, source: str = "<dict>", _depth: int = 0) ->
     if base_name is not None:
         if _depth > 4:
             raise CostProfileError(f"{source}: base chain too deep")
-        base = load_profile(base_name, _depth=_depth + 1)
+        if not isinstance(base_name, str) or not base_name:
+            raise CostProfileError(f"{source}: base = {base_name!r} must be the name of a "
+                                   f"built-in profile ({', '.join(BUILTIN_PROFILES)}) or a file")
+        try:
+            base = load_profile(base_name, _depth=_depth + 1)
+        except CostProfileError as e:
+            raise CostProfileError(f"{source}: base = {base_name!r}: {_reason(e, base_name)}") \
+                from None
         costs = dict(base.costs)
         notes = dict(base.notes)
     else:
@@ -175,6 +183,8 @@ def profile_from_dict(data: dict, *, source: str = "<dict>", _depth: int = 0) ->
         raise CostProfileError(f"{source}: [costs] must be a table of name = duration")
     for key, spec in raw.items():
         _check_name(key, f"{source}: costs")
+        if isinstance(spec, dict) and not all(isinstance(k, str) for k in spec):
+            raise CostProfileError(f"{source}: costs.{key}: {spec!r} is not a distribution")
         try:
             costs[key] = parse_dist(spec)
         except UnitError as e:
@@ -184,14 +194,29 @@ def profile_from_dict(data: dict, *, source: str = "<dict>", _depth: int = 0) ->
         raise CostProfileError(
             f"{source}: [costs] is missing {', '.join(missing)} (set them, or add base = \"default\")"
         )
-    notes.update({str(k): str(v) for k, v in data.get("notes", {}).items()})
-    return CostProfile(
-        name=str(data.get("name", Path(source).stem)),
-        costs=costs,
-        description=str(data.get("description", "")),
-        notes=notes,
-        host=dict(data.get("host", {})),
-    )
+    raw_notes = data.get("notes", {})
+    if not isinstance(raw_notes, dict) or not all(isinstance(v, str) for v in raw_notes.values()):
+        raise CostProfileError(f"{source}: notes = {raw_notes!r} must be a table of "
+                               f"cost name = \"source of that cost\"")
+    notes.update(raw_notes)
+    host = data.get("host", {})
+    if not isinstance(host, dict):
+        raise CostProfileError(f"{source}: host = {host!r} must be a table of facts "
+                               f"about the measured host")
+    name = data.get("name", Path(source).stem)
+    description = data.get("description", "")
+    for key, v in (("name", name), ("description", description)):
+        if not isinstance(v, str):
+            raise CostProfileError(f"{source}: {key} = {v!r} must be a string")
+    return CostProfile(name=name, costs=costs, description=description, notes=notes,
+                       host=dict(host))
+
+
+def _reason(err: CostProfileError, name: str) -> str:
+    """The message of a failed base profile, without its own ``costs = ...:`` prefix."""
+    text = str(err)
+    prefix = f"costs = {name!r}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 #: Built-in profiles, parsed once per process (they are immutable).
@@ -222,7 +247,7 @@ def load_profile(name_or_path, *, _depth: int = 0) -> CostProfile:
             f"and no such file"
         )
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, CostProfileError))
     except tomllib.TOMLDecodeError as e:
         raise CostProfileError(f"{path}: TOML syntax error: {e}") from None
     return profile_from_dict(data, source=str(path), _depth=_depth)

@@ -40,6 +40,7 @@ from ._toml import toml as tomllib
 from ._toml import toml_value
 from .costs import COST_NAMES
 from .errors import InputError
+from .userfile import read_text
 
 #: Every path of a design, with the VP that "sender"/"receiver"/"vp" steps charge.
 PATHS = {
@@ -251,17 +252,21 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
                 raise DesignError(f"{where}: unknown key(s) {sorted(bad)}; allowed: cost, payer, "
                                   f"times, count")
             cost = st.get("cost")
-            if cost not in COST_NAMES:
+            if not isinstance(cost, str) or cost not in COST_NAMES:
                 raise DesignError(f"{where}: cost = {cost!r} is not a cost; allowed: "
                                   f"{', '.join(COST_NAMES)}")
             payer = st.get("payer")
-            if payer not in ("sender", "receiver", "vp", "none") or not _payer_ok(name, payer):
+            if not isinstance(payer, str) or payer not in ("sender", "receiver", "vp", "none") or not _payer_ok(name, payer):
                 want = ("sender or none" if name.startswith("send.") else
                         "receiver or none" if name.startswith("deliver.") else "vp")
                 raise DesignError(f"{where}: payer = {payer!r} is not allowed here; allowed: {want}")
             times = _times(st.get("times", 1), f"{where}: times")
             cnt = st.get("count", {})
             if isinstance(cnt, list):
+                for c in cnt:
+                    if not isinstance(c, str) or c not in COUNTERS:
+                        raise DesignError(f"{where}: count {c!r} is not a counter; allowed: "
+                                          f"{', '.join(COUNTERS)}")
                 cnt = {c: 1 for c in cnt}
             if not isinstance(cnt, dict):
                 raise DesignError(f"{where}: count must be a list of counter names or a table")
@@ -278,9 +283,20 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name:
         raise DesignError(f"{source}: name = {name!r} must be a non-empty string")
-    return Design(name=name, description=str(data.get("description", "")), paths=paths,
-                  capabilities=caps, sources=tuple(data.get("sources", [])),
-                  inferred=tuple(data.get("inferred", [])), file=source)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise DesignError(f"{source}: description = {description!r} must be a string")
+    return Design(name=name, description=description, paths=paths,
+                  capabilities=caps, sources=_strings(data, "sources", source),
+                  inferred=_strings(data, "inferred", source), file=source)
+
+
+def _strings(data: dict, key: str, source: str) -> list[str]:
+    """Top-level *key* of a design file: a list of strings (one line per source)."""
+    v = data.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise DesignError(f"{source}: {key} = {v!r} must be a list of strings")
+    return list(v)
 
 
 _cache: dict = {}
@@ -312,7 +328,7 @@ def load_design(name_or_path) -> Design:
     if hit is not None and hit.file == str(path):
         return hit
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, DesignError))
     except tomllib.TOMLDecodeError as e:
         raise DesignError(f"{path}: TOML syntax error: {e}") from None
     _cache[stamp] = design = design_from_dict(data, source=str(path))

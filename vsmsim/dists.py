@@ -13,7 +13,9 @@ A distribution is written in a scenario or cost profile as either a plain durati
 ``empirical``  ``samples`` (list of durations)                  resampled with replacement
 =============  ===============================================  ==========================
 
-Samples are rounded to whole nanoseconds. Samplers draw from their own
+Samples are rounded to whole nanoseconds. A distribution keeps exactly what was written
+(a lognormal keeps whether its median or its mean was given, as whole ns), so
+``parse_dist(d.to_spec()) == d`` for every distribution, through JSON and TOML too. Samplers draw from their own
 ``numpy.random.Generator`` in blocks, so a run's numbers depend only on the seed.
 """
 
@@ -32,7 +34,11 @@ _BLOCK = 4096
 
 @dataclass(frozen=True)
 class Dist:
-    """A distribution of durations in ns. ``params`` holds ns values (sigma is unitless)."""
+    """A distribution of durations in ns. ``params`` holds ns values (sigma is unitless):
+
+    fixed ``(value,)``, exp ``(mean,)``, uniform ``(low, high)``, empirical ``(samples,)``,
+    lognormal ``(key, ns, sigma)`` with *key* ``"median"`` or ``"mean"`` as written.
+    """
 
     kind: str
     params: tuple
@@ -46,11 +52,17 @@ class Dist:
         if k == "exp":
             return float(p[0])
         if k == "lognormal":
-            mu, sigma = p
-            return math.exp(mu + sigma * sigma / 2)
+            key, ns, sigma = p
+            return float(ns) if key == "mean" else ns * math.exp(sigma * sigma / 2)
         if k == "uniform":
             return (p[0] + p[1]) / 2
         return float(np.mean(p[0]))
+
+    @property
+    def mu(self) -> float:
+        """For a lognormal: the mean of ln(x), x in ns."""
+        key, ns, sigma = self.params
+        return math.log(ns) - (sigma * sigma / 2 if key == "mean" else 0.0)
 
     @property
     def fixed(self):
@@ -65,7 +77,7 @@ class Dist:
         if k == "exp":
             return {"dist": "exp", "mean": p[0]}
         if k == "lognormal":
-            return {"dist": "lognormal", "median": math.exp(p[0]), "sigma": p[1]}
+            return {"dist": "lognormal", p[0]: p[1], "sigma": p[2]}
         if k == "uniform":
             return {"dist": "uniform", "low": p[0], "high": p[1]}
         return {"dist": "empirical", "samples": list(p[0])}
@@ -91,7 +103,8 @@ class Dist:
         if k == "exp":
             return lambda: np.rint(rng.exponential(p[0], _BLOCK)).astype(np.int64)
         if k == "lognormal":
-            return lambda: np.rint(rng.lognormal(p[0], p[1], _BLOCK)).astype(np.int64)
+            mu, sigma = self.mu, p[2]
+            return lambda: np.rint(rng.lognormal(mu, sigma, _BLOCK)).astype(np.int64)
         if k == "uniform":
             return lambda: np.rint(rng.uniform(p[0], p[1], _BLOCK)).astype(np.int64)
         arr = np.asarray(p[0], dtype=np.int64)
@@ -143,11 +156,9 @@ def parse_dist(value, *, allow_zero: bool = True) -> Dist:
             raise UnitError(f"sigma = {sigma!r} must be a number from 0 to 5 (sigma of ln x)")
         if ("median" in value) == ("mean" in value):
             raise UnitError("dist = 'lognormal' needs exactly one of 'median' or 'mean'")
-        if "median" in value:
-            mu = math.log(parse_duration(value["median"], allow_zero=False))
-        else:
-            mu = math.log(parse_duration(value["mean"], allow_zero=False)) - sigma * sigma / 2
-        return Dist("lognormal", (mu, float(sigma)))
+        key = "median" if "median" in value else "mean"
+        return Dist("lognormal", (key, parse_duration(value[key], allow_zero=False),
+                                  float(sigma)))
     if kind == "uniform":
         lo, hi = parse_duration(need("low")), parse_duration(need("high"))
         if hi < lo:

@@ -156,17 +156,27 @@ class Recorder:
         })
 
     def timeline_frame(self) -> pd.DataFrame:
-        """Per-VP state segments: vp, state, vtl, start_ns, end_ns, irq (-1 if none)."""
+        """Per-VP state segments: vp, state, vtl, start_ns, end_ns, irq (-1 if none),
+        sorted by VP then start.
+
+        Segments are recorded as they close, in an order that depends on the engine's fast
+        paths; sorting (segments of a VP never share a start, empty ones are not kept)
+        makes the table the same whichever path ran.
+        """
         n = len(self.tl_start)
 
         def col(a, dtype):
             return np.frombuffer(a, dtype=dtype, count=n) if n else np.zeros(0, dtype)
 
+        vp, start = col(self.tl_vp, np.int32).astype(np.int64), col(self.tl_start, np.int64)
+        order = np.lexsort((start, vp))
+        irq = col(self.tl_irq, np.int64)[order]
         return pd.DataFrame({
-            "vp": col(self.tl_vp, np.int32).astype(np.int64),
-            "state": pd.Categorical.from_codes(col(self.tl_state, np.int8), categories=list(STATES)),
-            "vtl": col(self.tl_vtl, np.int8).astype(np.int64),
-            "start_ns": col(self.tl_start, np.int64).copy(),
-            "end_ns": col(self.tl_end, np.int64).copy(),
-            "irq": np.where((irq := col(self.tl_irq, np.int64)) >= 0, irq // NF, -1),
+            "vp": vp[order],
+            "state": pd.Categorical.from_codes(col(self.tl_state, np.int8)[order],
+                                               categories=list(STATES)),
+            "vtl": col(self.tl_vtl, np.int8).astype(np.int64)[order],
+            "start_ns": start[order],
+            "end_ns": col(self.tl_end, np.int64)[order],
+            "irq": np.where(irq >= 0, irq // NF, -1),
         })

@@ -142,7 +142,8 @@ class Result:
             if self.timeline is not None:
                 self.timeline.to_parquet(tmp / names.TIMELINE, index=False)
             self.summary().to_csv(tmp / names.SUMMARY, index=False)
-            manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta}
+            manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta,
+                        "categories": _categories(self)}
             (tmp / names.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         return path
 
@@ -170,8 +171,44 @@ def _latency_rows(rows, kind, vtl, g):
             rows.append(("roundtrip_p99", kind, vtl, float(np.percentile(rt, 99)), "ns"))
 
 
+def _categories(res: Result) -> dict:
+    """``{"table.column": [categories]}`` of every categorical column: Parquet keeps no
+    categories for an empty table, so the manifest carries them."""
+    out = {}
+    for tname in ("interrupts", "switches", "residency", "timeline"):
+        df = getattr(res, tname)
+        if df is None:
+            continue
+        for col in df.columns:
+            if isinstance(df[col].dtype, pd.CategoricalDtype):
+                out[f"{tname}.{col}"] = [str(c) for c in df[col].cat.categories]
+    return out
+
+
+def _restore_categories(tables: dict, cats: dict) -> None:
+    from .record import KINDS, REASONS, STATES
+
+    # Results saved before the manifest kept categories: the fixed vocabularies at least.
+    known = {"interrupts.kind": list(KINDS), "switches.reason": list(REASONS),
+             "timeline.state": list(STATES)}
+    for key, values in {**known, **cats}.items():
+        tname, _, col = key.partition(".")
+        df = tables.get(tname)
+        if df is None or col not in df.columns:
+            continue
+        cur = df[col]
+        have = [str(c) for c in cur.cat.categories] if isinstance(cur.dtype, pd.CategoricalDtype) \
+            else None
+        if have == values:
+            continue
+        if have is not None and any(c not in values for c in have):
+            continue  # not the vocabulary this column was saved with: leave it alone
+        df[col] = pd.Categorical(cur.astype(object) if len(cur) else [], categories=values)
+
+
 def load_result(path) -> Result:
-    """Load a result written by :meth:`Result.save`."""
+    """Load a result written by :meth:`Result.save` (categorical columns keep their
+    categories, empty tables included)."""
     path = Path(path)
     mf = path / names.MANIFEST
     if not mf.is_file():
@@ -180,13 +217,13 @@ def load_result(path) -> Result:
     manifest = json.loads(mf.read_text())
     scenario = manifest.pop("scenario")
     counters = manifest.pop("counters")
+    cats = manifest.pop("categories", {})
     tl = path / names.TIMELINE
-    return Result(
-        scenario=scenario,
-        interrupts=pd.read_parquet(path / names.INTERRUPTS),
-        switches=pd.read_parquet(path / names.SWITCHES),
-        residency=pd.read_parquet(path / names.RESIDENCY),
-        counters=counters,
-        timeline=pd.read_parquet(tl) if tl.is_file() else None,
-        meta=manifest,
-    )
+    tables = {
+        "interrupts": pd.read_parquet(path / names.INTERRUPTS),
+        "switches": pd.read_parquet(path / names.SWITCHES),
+        "residency": pd.read_parquet(path / names.RESIDENCY),
+        "timeline": pd.read_parquet(tl) if tl.is_file() else None,
+    }
+    _restore_categories(tables, cats)
+    return Result(scenario=scenario, counters=counters, meta=manifest, **tables)

@@ -28,6 +28,87 @@ MAX_VTLS = 16
 MAX_VPS = 4096
 
 
+# --- strict numbers (issue 14, defects 1 and 3): a bool is never a number, nor is a string;
+# floats must be finite. Pydantic's lax mode would read `true` as 1 and "3" as 3.
+def _strict_int(v):
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not hasattr(v, "__index__") or isinstance(v, float):
+            raise ValueError(f"{v!r} is not an integer")
+    return int(v.__index__())
+
+
+def _strict_float(v):
+    import math
+    import numbers
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{v!r} is not a number")
+    x = float(v)
+    if math.isnan(x) or math.isinf(x):
+        raise ValueError(f"{v!r} is not a finite number")
+    return x
+
+
+StrictInt = Annotated[int, BeforeValidator(_strict_int)]
+StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
+
+#: Poisson rates (per second, whole source): a mean gap of at least 1 ns, and at least one
+#: arrival per 31.7 years (a gap beyond MAX_NS would never come).
+MIN_RATE, MAX_RATE = 1e-9, 1e9
+
+
+def _rate(v):
+    x = _strict_float(v)
+    if not MIN_RATE <= x <= MAX_RATE:
+        raise ValueError(f"{v!r} per second: a rate must be greater than 0, from {MIN_RATE:g} "
+                         f"to {MAX_RATE:g} (at most one arrival per ns on average)")
+    return x
+
+
+Rate = Annotated[float, BeforeValidator(_rate)]
+
+
+def _rate_problem(rate: float, duration: int, phase: int) -> str:
+    """Why *rate* cannot advance the float arrival clock up to *duration*, or ""."""
+    import math
+    gap = 1e9 / rate
+    # Gaps well below the clock's float resolution at the end of the run would be lost.
+    ulp = math.ulp(float(duration + phase))
+    if gap < 16 * ulp:
+        return (f"{rate:g} per second gives a mean gap of {gap:.3g} ns, below the clock's "
+                f"resolution ({ulp:g} ns) at {duration} ns; allowed: at most "
+                f"{1e9 / (16 * ulp):.3g} per second for this duration")
+    return ""
+
+
+def _window(v):
+    """record.window: a list [start, end] of two durations (one clear line otherwise)."""
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ValueError(f"{v!r} is not a window; write [start, end], e.g. [\"1ms\", \"3ms\"]")
+    return tuple(v)
+
+
+_DEST_WORDS = ("random", "self", "all", "all-but-self")
+
+
+def _dest(v):
+    """An IPI destination: one word of _DEST_WORDS or a list of VP indices (one error line)."""
+    if isinstance(v, str) and v in _DEST_WORDS:
+        return v
+    if isinstance(v, (list, tuple)):
+        out = []
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise ValueError(f"{x!r} in {list(v)} is not a VP index (integer >= 0)")
+            out.append(x)
+        return out
+    raise ValueError(f"{v!r} is not a destination; allowed: {', '.join(_DEST_WORDS)} "
+                     f"or a list of VP indices")
+
+
+Dest = Annotated[Union[Literal["random", "self", "all", "all-but-self"], list[int]],
+                 BeforeValidator(_dest)]
+
+
 def _dur(v):
     return parse_duration(v)
 
@@ -131,14 +212,15 @@ class Named(Strict):
     """Keys every workload has: an optional name and the VTL it belongs to."""
 
     name: Optional[str] = None
-    vtl: int = Field(0, ge=0, lt=MAX_VTLS)
+    vtl: StrictInt = Field(0, ge=0, lt=MAX_VTLS)
 
 
 class Arrivals(Strict):
     """Shared arrival keys: exactly one of period (per VP), rate (total, Poisson), at."""
 
     period: Optional[PositiveDuration] = None
-    rate: Optional[float] = Field(None, gt=0, description="per second, Poisson, whole source")
+    rate: Optional[Rate] = Field(None, description="per second, Poisson, whole source; "
+                                 "1e-9 to 1e9, and a mean gap the clock resolves at duration")
     at: Optional[list[Duration]] = None
     phase: Duration = 0
 

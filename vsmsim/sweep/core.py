@@ -68,7 +68,7 @@ class SweepResult:
     @property
     def errors(self) -> pd.DataFrame:
         """The failed rows: point, grid values, replication, seed and error text."""
-        cols = ["point", *self.keys, "replication", "seed", "error"]
+        cols = list(dict.fromkeys(["point", *self.keys, "replication", "seed", "error"]))
         return self.runs.loc[self.runs["status"] != "ok", cols]
 
     def aggregate(self, confidence: float = 0.95, long: bool = False) -> pd.DataFrame:
@@ -117,7 +117,10 @@ def _progress_bar(enabled, total: int, initial: int, name: str):
 
 def _runs_table(plan: Plan, records: dict) -> tuple[pd.DataFrame, dict]:
     columns: dict[str, list] = {"point": []}
-    for k in plan.keys:
+    # A grid over `seed` shares the run column `seed`: the run's own seed is the point's
+    # seed at replication 0 and derived from it after, so one column holds both.
+    grid_cols = [k for k in plan.keys if k not in RUN_COLUMNS]
+    for k in grid_cols:
         columns[k] = []
     for c in RUN_COLUMNS:
         columns[c] = []
@@ -130,7 +133,7 @@ def _runs_table(plan: Plan, records: dict) -> tuple[pd.DataFrame, dict]:
             continue
         point = plan.points[spec.point]
         columns["point"].append(spec.point)
-        for k in plan.keys:
+        for k in grid_cols:
             columns[k].append(_grid_label(point.overrides[k]))
         columns["replication"].append(spec.replication)
         columns["seed"].append(spec.seed)

@@ -9,7 +9,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..schema import MAX_VTLS
+from ..schema import MAX_VTLS, StrictInt
 from .base import Kind
 from .sends import Sends, SendSource, check_dest
 
@@ -18,7 +18,7 @@ class PvIpiWorkload(Sends):
     """Hyper-V PV IPIs (HvCallSendSyntheticClusterIpi), optionally to another VTL."""
 
     kind: Literal["pv-ipi"]
-    target_vtl: Optional[int] = Field(None, ge=0, lt=MAX_VTLS)
+    target_vtl: Optional[StrictInt] = Field(None, ge=0, lt=MAX_VTLS)
 
 
 def check(w, sc, where: str) -> list[str]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
-
 from pydantic import Field
 
 from ..dists import parse_dist
-from ..schema import Arrivals, DistSpec, Named, Vector, VpSet
+from ..schema import Arrivals, Dest, DistSpec, Named, Vector, VpSet
 from .base import _BLOCK, ArrivalSource, _Blocks
 
 
@@ -15,7 +13,7 @@ class Sends(Named, Arrivals):
     """Keys shared by the IPI kinds: who sends, to whom, which vector, handler time."""
 
     senders: VpSet = "all"
-    dest: Union[Literal["random", "self", "all", "all-but-self"], list[int]] = "random"
+    dest: Dest = "random"
     vector: Vector = 0xFB
     service: DistSpec = Field(default_factory=lambda: parse_dist("1us"))
 
