@@ -72,8 +72,10 @@ class Result:
         """Long table ``metric, kind, vtl, value, unit``: latencies, residency, counters.
 
         Latency percentiles are over interrupts raised after the warmup and handled by the
-        end; ``pending`` counts those still waiting. Residency and counters cover the
-        measured window (after the warmup).
+        end; ``pending`` counts those still waiting; ``coalesced`` those merged into an
+        interrupt of the same vector already pending (they have no handler of their own and
+        are left out of the percentiles and of ``pending``; ``count`` includes them).
+        Residency and counters cover the measured window (after the warmup).
         """
         rows = []
         df = self.measured()
@@ -150,6 +152,10 @@ class Result:
 
 def _latency_rows(rows, kind, vtl, g):
     rows.append(("count", kind, vtl, float(len(g)), "count"))
+    if "coalesced" in g:  # results saved before IRR coalescing have no such column
+        merged = g["coalesced"].to_numpy(dtype=bool)
+        rows.append(("coalesced", kind, vtl, float(merged.sum()), "count"))
+        g = g[~merged]
     d = g["delivery_ns"].dropna().to_numpy(dtype=float)
     r = g["response_ns"].dropna().to_numpy(dtype=float)
     rows.append(("pending", kind, vtl, float(len(g) - len(d)), "count"))

@@ -562,8 +562,11 @@ class VP(FusedDeliveries):
         c.irr_mask |= bit
         c.irr_id[vec] = irq
         # VINA (rule 9): only for an interrupt the lower VTL could take now (class above
-        # its TPR, no handler in service: OpenHCL is_interrupt_pending(check_rflags)).
-        if c.vtl < self.next_vtl and vec >> 4 > c.tpr and c.handler < 0:
+        # its TPR, no handler in service: OpenHCL is_interrupt_pending(check_rflags)),
+        # and only for the VTL that runs: a VP still switching into a higher VTL checks
+        # the lower VTLs when the entry completes (VP._end_switch).
+        # While a switch into a higher VTL is under way, its entry checks instead.
+        if c.vtl < self.next_vtl == self.active and vec >> 4 > c.tpr and c.handler < 0:
             h = self.ctxs[self.next_vtl]
             if h.vina_vector and not h.vina_asserted:
                 h.vina_asserted = True
