@@ -45,6 +45,7 @@ SWITCH_STEPS = {
     },
 }
 SWITCH_STEPS["apic-namespaces"] = SWITCH_STEPS["apic-id-groups"]  # a review idea: A's VMM
+SWITCH_STEPS["planes-rfc"] = SWITCH_STEPS["planes"]  # the RFC as posted switches as planes
 
 # State ioctls each switch issues (the parking KVM_SET_MP_STATE of a vm-per-vtl return,
 # do_vtl1_poll, runs on VTL1's thread in parallel: counted, costs VTL0 nothing).
@@ -53,6 +54,7 @@ SWITCH_IOCTLS = {
     "apic-id-groups": {"call": 18, "return": 18, "interrupt": 18, "intercept": 18},
     "apic-namespaces": {"call": 18, "return": 18, "interrupt": 18, "intercept": 18},
     "planes": {"call": 8, "return": 8, "interrupt": 8, "intercept": 8},
+    "planes-rfc": {"call": 8, "return": 8, "interrupt": 8, "intercept": 8},
     "planes-inkernel": {"call": 0, "return": 0, "interrupt": 0, "intercept": 0},
 }
 
@@ -62,6 +64,8 @@ INACTIVE_TIMER_STEPS = {
     "apic-id-groups": (["timer_expiry", "handoff_eventfd", "kick"], ["exit", "kvm_run"]),
     "apic-namespaces": (["timer_expiry", "handoff_eventfd", "kick"], ["exit", "kvm_run"]),
     "planes": ([], ["timer_expiry", "kvm_run"]),
+    # as posted: no notification; taken at the VP's next exit, which pays its own exit
+    "planes-rfc": ([], ["kvm_run"]),
     "planes-inkernel": ([], ["timer_expiry"]),
 }
 

@@ -5,6 +5,7 @@ in tests/handsums.py (from the implementations, as docs/designs.md reads them), 
 from the design tables.
 """
 
+import pandas as pd
 import pytest
 from conftest import cost, run
 from handsums import SWITCH_IOCTLS, inactive_timer_ns, switch_ns
@@ -38,7 +39,10 @@ def test_path_sums_match_the_cost_profile(design):
     assert call.counters["ioctls"] == SWITCH_IOCTLS[design]["call"] + SWITCH_IOCTLS[design]["return"]
     timer = one(design, [{"kind": "timer", "vtl": 1, "vps": [0], "at": ["100us"]}])
     row = timer.interrupts.iloc[0]
-    assert row.delivery_ns == TIMER_WAKEUP[design] and row.woke and row.switched
+    if design == "planes-rfc":  # nothing makes VTL0 exit: as posted, it is never seen
+        assert row.start_ns is pd.NA and timer.switches[timer.switches.reason == "interrupt"].empty
+    else:
+        assert row.delivery_ns == TIMER_WAKEUP[design] and row.woke and row.switched
 
 
 @pytest.mark.parametrize("design,grows", [("apic-id-groups", True), ("apic-namespaces", False),

@@ -285,3 +285,31 @@ def test_an_upward_pv_ipi_from_a_program_is_rejected_by_default(allowed):
         assert pv.empty and res.counters["rejected"] == 1 and res.counters["hypercalls"] == 1
         sender = res.residency.set_index("vp").exit_ns[0]
         assert sender == cost("default", "exit", "uexit")  # the hypercall, to the VMM and back
+
+
+# ------------------------------------------------------------------ planes RFC as posted
+def test_planes_rfc_sees_an_inactive_plane_timer_only_at_the_next_exit():
+    design = "planes-rfc"
+    res = one_vp([{"kind": "compute", "vtl": 0},
+                  {"kind": "timer", "vtl": 0, "period": "250us", "phase": "10us", "service": "2us"},
+                  {"kind": "timer", "vtl": 1, "at": ["100us"], "vector": 0xEE, "service": "5us"}],
+                 costs="default", design=design)
+    t = res.interrupts[res.interrupts.vtl == 1].iloc[0]
+    # VTL0's next timer expiry (260 us) is the first exit: its exit, then KVM_RUN returns
+    # KVM_EXIT_PLANE_EVENT (kvm_run), then the VMM's switch into plane 1.
+    assert t.start_ns == 260 * US + cost("default", "timer_expiry", "kvm_run") + switch_ns(
+        design, "interrupt")
+    planes = one_vp(res.scenario["workload"], costs="default", design="planes")
+    assert planes.interrupts[planes.interrupts.vtl == 1].iloc[0].delivery_ns < 20 * US
+
+
+def test_planes_rfc_does_not_wake_a_vp_halted_in_plane_0():
+    res = one_vp([{"kind": "timer", "vtl": 1, "at": ["100us"], "service": "5us"},
+                  {"kind": "external", "vtl": 1, "at": ["200us"], "service": "1us"}],
+                 costs="default", design="planes-rfc")
+    assert res.interrupts.start_ns.isna().all() and res.switches.empty
+    s = res.summary().set_index(["metric", "kind", "vtl"])["value"]
+    assert s[("pending", "timer", 1)] == 1  # shown as pending at the end, not hidden
+    woken = one_vp([{"kind": "timer", "vtl": 1, "at": ["100us"], "service": "5us"}],
+                   costs="default", design="planes")
+    assert woken.interrupts.start_ns.notna().all()

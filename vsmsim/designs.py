@@ -90,10 +90,14 @@ CAPABILITIES = {"posted": "posted interrupts usable when the host offers APICv/A
                 "per_vtl_vm": "each VTL is its own KVM VM: APICv inhibits apply per VTL",
                 "logical_map_disabled": "the logical APIC map is disabled (aliased logical IDs): "
                                         "on AMD this inhibits AVIC VM-wide",
-                "ipiv": "IPI virtualization usable when the host offers it (vm.ipiv)"}
+                "ipiv": "IPI virtualization usable when the host offers it (vm.ipiv)",
+                "latent_inactive": "a timer of an inactive higher VTL, and any interrupt for one "
+                                   "while the VP is halted, notifies nothing: it is taken at the "
+                                   "VP's next exit or switch (planes RFC as posted)"}
 #: Capabilities that are true unless a design says otherwise (the others default to false).
 CAPABILITY_DEFAULTS = {"masked_notifies": True}
-BUILTIN_DESIGNS = ("apic-id-groups", "apic-namespaces", "vm-per-vtl", "planes", "planes-inkernel")
+BUILTIN_DESIGNS = ("apic-id-groups", "apic-namespaces", "vm-per-vtl", "planes", "planes-rfc",
+                   "planes-inkernel")
 
 
 class DesignError(InputError):

@@ -54,6 +54,8 @@ class FusedDeliveries:
         self.gen += 1
         call = Call(self._seg_end, self.gen)
         heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, next(env.ids), call))
+        if self.latent:  # an exit: latent interrupts are taken now (VP._start_job)
+            self.sim.surface(self)
 
     def settle(self, now: int) -> None:
         """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""

@@ -147,6 +147,7 @@ class Simulation:
         # A TPR-masked interrupt for an inactive higher VTL: notified like any other, or
         # (masked_notifies = false) only what deliver.inactive.masked says.
         self.vina_path = p["deliver.vina"]
+        self.latent = self.design.capabilities["latent_inactive"]
         self.masked_path = None if self.design.capabilities["masked_notifies"] \
             else p["deliver.inactive.masked"]
         self._combo: dict = {}
@@ -214,8 +215,13 @@ class Simulation:
         nv = vp.next_vtl
         return SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
 
-    def deliver(self, vp, irq: int, timer: bool, send_code: int = -1) -> None:
-        """Take interrupt *irq* along the delivery path its target's state selects."""
+    def deliver(self, vp, irq: int, timer: bool, send_code: int = -1,
+                surfaced: bool = False) -> None:
+        """Take interrupt *irq* along the delivery path its target's state selects.
+
+        *surfaced*: a latent interrupt (capability ``latent_inactive``) taken now, at the
+        VP's exit, along the path its situation selects.
+        """
         rows = self.rec.rows
         vtl = rows[irq + F_VTL]
         c = vp.ctxs[vtl]
@@ -225,6 +231,13 @@ class Simulation:
             self._join(vp, c, irq)
             return
         sit = self.situation(vp, vtl)
+        if self.latent and not surfaced and (
+                (timer and sit == SIT_INACTIVE) or sit == SIT_INACTIVE_HALTED):
+            # As the planes RFC was posted: nothing notifies the VP; the interrupt waits for
+            # the VP's next exit or switch (VP._start_job), then takes its path.
+            rows[irq + F_WOKE] = 1
+            vp.latent.append((irq, timer, send_code))
+            return
         path = self.vtl_paths[vtl][sit][timer]
         if (sit == SIT_INACTIVE or sit == SIT_INACTIVE_HALTED) and self.masked_path is not None \
                 and rows[irq + F_VECTOR] >> 4 <= c.tpr:
@@ -285,8 +298,8 @@ class Simulation:
         """A LAPIC timer of context (vp_idx, vtl) expires now."""
         vp = self.vps[vp_idx]
         c = vp.ctxs[vtl]
-        if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active) or (
-                self.masked_path is not None and vector >> 4 <= c.tpr and vtl > vp.next_vtl):
+        if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active) or (vtl > vp.next_vtl and (
+                self.latent or (self.masked_path is not None and vector >> 4 <= c.tpr))):
             irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
                                          self.env.now, service, -1, 0)
             self.deliver(vp, irq, True)
@@ -319,6 +332,12 @@ class Simulation:
             self._join(vp, ctx, irq)
             return
         self._take(vp, ctx, path, irq, SIT_RUNNING)
+
+    def surface(self, vp) -> None:
+        """The VP exits (or switches): its latent interrupts take their paths now."""
+        latent, vp.latent = vp.latent, []
+        for irq, timer, send_code in latent:
+            self.deliver(vp, irq, timer, send_code, surfaced=True)
 
     def set_compute(self, vp_idx: int, vtl: int) -> None:
         """Context (vp_idx, vtl) always has background work (a ``compute`` workload)."""

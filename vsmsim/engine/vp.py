@@ -120,7 +120,7 @@ class VP(FusedDeliveries):
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
                  "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
-                 "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable",
+                 "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable", "latent",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
                  "job_arg")
 
@@ -157,6 +157,9 @@ class VP(FusedDeliveries):
         # Bit v set: VTL v is runnable, entered and not yet returned from (VTL0 always is).
         # A return goes to the highest runnable VTL below (OpenVMM vtl_return / run loop).
         self.runnable = 1
+        # Interrupts that notified nothing (design capability latent_inactive): taken when
+        # the VP next exits or switches. [(irq, timer, send_code)]
+        self.latent = []
         self.fuse_irq = -1       # a delivery exit fused with its handler (engine.fusion)
         self.fuse_t1 = 0
         self.fuse_seq = 0
@@ -216,6 +219,8 @@ class VP(FusedDeliveries):
         if self.tl:
             self._timeline(state, now)
         self._schedule_job_end(now + ns, fn, arg, next(self.env.ids))
+        if self.latent:
+            self.sim.surface(self)
 
     def _schedule_job_end(self, when, fn, arg, eid):
         # A VP has at most one job in flight, so one Call object serves all its job ends.
@@ -494,6 +499,8 @@ class VP(FusedDeliveries):
             ns += d
         arg = (sw, to, reason, row, ret_event)
         if ns == 0:
+            if self.latent:  # a switch is an exit too (see _start_job)
+                sim.surface(self)
             self._end_switch(arg)
             self.again = True
             return
