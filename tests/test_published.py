@@ -13,6 +13,8 @@ import pytest
 from conftest import cost, run
 from handsums import GET, PUT, SWITCH_IOCTLS, switch_ns
 
+US = 1000
+
 import vsmsim
 from vsmsim.costs import BUILTIN_PROFILES
 from vsmsim.designs import BUILTIN_DESIGNS
@@ -106,7 +108,9 @@ def test_every_profile_names_its_cpu_and_frequency_and_explains_every_cost(name)
 # ---------------------------------------------------------------- per-design round trips
 def switch_run(design: str, reason: str):
     event = {"call": {"kind": "vtl-call", "vps": [0], "at": ["100us"], "service": "5us"},
-             "intercept": {"kind": "intercept", "vps": [0], "at": ["100us"], "service": "5us"},
+             # the switch alone: the follow-up hypercalls are tested apart
+             "intercept": {"kind": "intercept", "vps": [0], "at": ["100us"], "service": "5us",
+                           "hypercalls": 0},
              "interrupt": {"kind": "timer", "vtl": 1, "vps": [0], "at": ["100us"],
                            "service": "5us"}}[reason]
     if design == "planes-rfc" and reason == "interrupt":
@@ -153,3 +157,20 @@ def test_vm_per_vtl_round_trip_is_what_the_poc_issues():
                                           "kvm_run", "handoff_futex", "vmm_switch*2",
                                           "ioctl_tlb_flush_inhibit")
     assert 40_000 <= rt <= 48_000
+
+
+@pytest.mark.parametrize("hypercalls", [0, 1, 3])
+def test_an_intercept_pays_its_follow_up_hypercalls(hypercalls):
+    # vm-per-vtl: each follow-up (hyperv_hcall_get_set_vp_register in the PoC) is an exit,
+    # a userspace exit and a get of the target VP's state (9 ioctls)
+    res = run({"duration": "1ms", "design": "vm-per-vtl", "costs": "default",
+               "workload": [{"kind": "compute", "vtl": 0},
+                            {"kind": "intercept", "vps": [0], "at": ["100us"], "service": "5us",
+                             "hypercalls": hypercalls}]})
+    row = res.interrupts.iloc[0]
+    one = cost("default", "exit", "uexit", *GET)
+    assert row.resumed_ns - row.raised_ns == (switch_ns("vm-per-vtl", "intercept") + hypercalls * one
+                                              + 5 * US + switch_ns("vm-per-vtl", "return"))
+    ioctls = SWITCH_IOCTLS["vm-per-vtl"]
+    assert res.counters["ioctls"] == ioctls["intercept"] + ioctls["return"] + 9 * hypercalls
+    assert row.end_ns - row.start_ns == hypercalls * one + 5 * US  # inside the service window

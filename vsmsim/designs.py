@@ -70,6 +70,8 @@ PATHS = {
     "deliver.vina": "VINA: the higher VTL is told that a lower VTL has an interrupt (receiver)",
     "send.pv-ipi.rejected": "a PV IPI to a higher VTL when vm.cross_vtl_ipi_up is false: "
                             "the hypercall fails with access denied (sender)",
+    "serve.hypercall": "one hypercall the higher VTL makes to the VMM while handling an "
+                       "intercept: Get/SetVpRegisters, ModifyVtlProtectionMask (vp)",
 }
 #: Paths that may be left out; the engine then uses the path named here instead.
 OPTIONAL_PATHS = {
@@ -80,6 +82,7 @@ OPTIONAL_PATHS = {
     "deliver.inactive.masked": None,
     "deliver.vina": None,
     "send.pv-ipi.rejected": None,
+    "serve.hypercall": None,
 }
 COUNTERS = ("exits", "uexits", "wakeups", "ioctls", "scanned_vcpus", "posted", "injected",
             "kicks", "hypercalls", "vmm_switches", "pended", "coalesced", "joined", "rejected")

@@ -156,6 +156,7 @@ class Simulation:
         self.rec = Recorder(timeline=rc.timeline, window=rc.window)
         self.counters = [0] * len(COUNTERS)
         self.deferred_actions = 0
+        self.followups: dict = {}  # intercept row -> hypercalls its service makes first
         tprs = [sc.context_config(vtl).tpr for vtl in range(v)]
         self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
         for vtl in range(v):
@@ -387,20 +388,27 @@ class Simulation:
         name = "send.pv-ipi" if target_vtl == vtl else "send.pv-ipi.cross-vtl"
         _Send(self, vp, [(self.paths[name], rows)]).step()
 
-    def vtl_call(self, vp_idx, vtl, service, widx, intercept: bool = False, event=None) -> None:
-        """Context (vp_idx, vtl) calls (or traps into) the next higher VTL for *service* ns."""
+    def vtl_call(self, vp_idx, vtl, service, widx, intercept: bool = False, event=None,
+                 hypercalls: int = 0) -> None:
+        """Context (vp_idx, vtl) calls (or traps into) the next higher VTL for *service* ns.
+
+        *hypercalls*: for an intercept, how many hypercalls the higher VTL makes to handle
+        it before its service (path ``serve.hypercall`` each, on the VP).
+        """
         vp = self.vps[vp_idx]
         vp.act(vp.ctxs[vtl], self._call_action,
-               (vp, vtl, service, widx, intercept, event, self.env.now))
+               (vp, vtl, service, widx, intercept, event, self.env.now, hypercalls))
 
     def _call_action(self, arg) -> None:
-        vp, vtl, service, widx, intercept, event, arrival = arg
+        vp, vtl, service, widx, intercept, event, arrival, hypercalls = arg
         now = self.env.now
         reason = R_INTERCEPT if intercept else R_CALL
         code = self.switch_paths[reason].code
         row = self.rec.new_interrupt(widx, K_INTERCEPT if intercept else K_CALL, 0, vp.idx, vtl,
                                      vp.idx, vtl + 1, now, service, code, 1, arrival)
         self.rec.rows[row + F_SWITCHED] = 1
+        if hypercalls:
+            self.followups[row] = hypercalls
         c = vp.ctxs[vtl]
         c.call_row = row
         c.call_event = event
@@ -409,10 +417,29 @@ class Simulation:
 
     # ------------------------------------------------------------------ VTL call plumbing
     def call_entered(self, c, row: int) -> None:
-        """The VTL call or intercept *row* has entered context *c*: serve it."""
+        """The VTL call or intercept *row* has entered context *c*: serve it.
+
+        An intercept's follow-up hypercalls (``serve.hypercall``, e.g. GetVpRegisters,
+        ModifyVtlProtectionMask) come first, on the VP, inside the service window.
+        """
         rows = self.rec.rows
         rows[row + F_START] = self.env.now
         c.served_row = row
+        k = self.followups.pop(row, 0) if self.followups else 0
+        if k:
+            self._followup(c, row, k)
+        else:
+            self._serve(c, row)
+
+    def _followup(self, c, row: int, left: int) -> None:
+        if left == 0:
+            self._serve(c, row)
+            return
+        self.run_path(c.vp, self.paths["serve.hypercall"],
+                      lambda _: self._followup(c, row, left - 1), None)
+
+    def _serve(self, c, row: int) -> None:
+        rows = self.rec.rows
         service = rows[row + F_SERVICE]
         if c.prog is not None:
             req = CallRequest(row // NF, service, rows[row + F_SRC_VTL],

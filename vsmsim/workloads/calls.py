@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..dists import parse_dist
-from ..schema import Arrivals, DistSpec, Named, VpSet
+from ..schema import Arrivals, DistSpec, Named, StrictInt, VpSet
 from .base import ArrivalSource, Kind
 
 
@@ -28,6 +28,10 @@ class InterceptWorkload(Named, Arrivals):
     kind: Literal["intercept"]
     vps: VpSet = "all"
     service: DistSpec = Field(default_factory=lambda: parse_dist("5us"))
+    hypercalls: StrictInt = Field(
+        2, ge=0, le=64, description="hypercalls the higher VTL makes to handle each intercept "
+        "before its service (path serve.hypercall each): inferred default, a GetVpRegisters "
+        "of the intercepted VP and a SetVpRegisters or ModifyVtlProtectionMask")
 
 
 def check(w, sc, where: str) -> list[str]:
@@ -46,7 +50,8 @@ class CallSource(ArrivalSource):
 
     def fire(self, vp):
         w = self.w
-        self.sim.vtl_call(vp, w.vtl, self.service(), self.widx, w.kind == "intercept")
+        self.sim.vtl_call(vp, w.vtl, self.service(), self.widx, w.kind == "intercept",
+                          hypercalls=getattr(w, "hypercalls", 0))
 
 
 VTL_CALL = Kind("vtl-call", VtlCallWorkload, CallSource, check=check, in_vsm_off=never,
