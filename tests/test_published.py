@@ -13,11 +13,11 @@ import pytest
 from conftest import cost, run
 from handsums import GET, PUT, SWITCH_IOCTLS, switch_ns
 
-US = 1000
-
 import vsmsim
 from vsmsim.costs import BUILTIN_PROFILES
 from vsmsim.designs import BUILTIN_DESIGNS
+
+US = 1000
 
 PROFILE = vsmsim.load_profile("default")
 GHZ = PROFILE.host["ghz"]
