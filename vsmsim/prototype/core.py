@@ -29,7 +29,7 @@ from ..calibrate.placement import placement_overrides, python_overrides
 from ..designs import load_design
 from . import predict, report
 from .paths import PATHS, compile_design, script_counts, table_counts
-from .vmm import run_design, placements_of
+from .vmm import placements_of, run_design
 
 
 def _stats(values) -> dict:

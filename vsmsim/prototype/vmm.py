@@ -259,7 +259,7 @@ def _prepare(kvm, design, vcpus):
     for v in vtls:                 # every buffer holds real state before the first set
         for kind in sorted(used):
             ioctl(v.fd, ioctls[kind][0], v.got[kind], True)
-        for n, buf in v.msrs.items():
+        for buf in v.msrs.values():
             ioctl(v.fd, ioctls["msrs"][0], buf, True)
         v.put["regs"][:] = v.got["regs"]
         v.put["sregs"][:] = v.got["sregs"]
