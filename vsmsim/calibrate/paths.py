@@ -60,6 +60,11 @@ MSR_ENTRIES = 100
 #: State kinds a VMM sets after a hand-off (QEMU's kvm_arch_put_registers), the work the
 #: cold-wake figure times.
 PUT_KINDS = ("sregs", "regs", "fpu", "xcrs", "msrs", "events", "mp_state", "debugregs")
+#: How long the woken thread's CPU sits idle before each cold-wake sample: about what the
+#: other VMM thread of a table's switch works between two hand-offs (one side's gets, the
+#: other's sets, a KVM_RUN: 150-250 us on this project's nested host). The extra grows
+#: with the idle time (docs/calibration.md).
+WAKE_COLD_GAP_S = 250e-6
 
 
 @dataclass
@@ -587,12 +592,15 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
     """``wake_cold_cross`` (``wake_cold_same_cpu`` with *cross* False): the extra time of
     a VMM's work right after a hand-off to a thread on another CPU.
 
-    A vCPU thread blocked on a futex is woken by a thread busy for ``gap_s`` on another
+    A vCPU thread blocked on a futex is woken by a thread busy for :data:`WAKE_COLD_GAP_S`
+    on another
     CPU (on its own CPU for *cross* False); it then does what a VMM thread of the design
     tables does between a wake and its next block, twice one switch's state work: the
     gets of :data:`STATE_KINDS`, the sets of :data:`PUT_KINDS` (MSRs with
     :data:`MSR_ENTRIES` entries) and a KVM_RUN round trip. The figure is that time minus
-    the same work done by the same thread in a loop that never blocks (warm). On this
+    the same work done again at once by the same thread (warm: it has not blocked since),
+    sample by sample, so a change of load cancels out; a slowness that outlasts the first
+    pass is not counted, so the figure is a lower bound. On this
     project's nested host an idle CPU's vCPU halts in the host, and the work after a wake
     there runs slower for tens of microseconds, not only its first KVM_RUN."""
     cpus = _cpus(pair, cross)
@@ -624,7 +632,7 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
         fd = vcpu.fd
         wake, ready = threading.Lock(), os.eventfd(0)
         wake.acquire()
-        extra, failure, warm = [0], [], [0.0]
+        extra, failure = [0], []
 
         def work(ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
             t0 = clock()
@@ -638,13 +646,16 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
         def worker():
             try:
                 os.sched_setaffinity(0, {cpus[1]})
-                warm[0] = statistics.median([work() for _ in range(max(10, plan.kick_samples // 3))])
                 os.eventfd_write(ready, 1)
                 while True:
                     wake.acquire()
                     if stop[0]:
                         return
-                    extra[0] = work() - warm[0]
+                    cold = work()
+                    # the same work again at once, never blocking: the warm reference of
+                    # this very sample (a change of load cancels out; a slowness that
+                    # outlasts the first pass does not count: a lower bound)
+                    extra[0] = cold - work()
                     os.eventfd_write(ready, 1)
             except BaseException as e:  # noqa: BLE001 - handed to the measuring thread
                 failure.append(e)
@@ -660,7 +671,7 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
                 for _ in range(repeat):
                     samples = []
                     for i in range(plan.kick_samples + 3):
-                        spin(plan.gap_s)
+                        spin(WAKE_COLD_GAP_S)
                         wake.release()
                         os.eventfd_read(ready)
                         if failure:
@@ -678,8 +689,8 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
     return Figure(key, vals, f"extra of a VMM thread's work after a hand-off (twice: the "
                   f"gets of {len(STATE_KINDS)} state kinds, the sets of {len(PUT_KINDS)}, "
                   f"{MSR_ENTRIES} MSR entries, a KVM_RUN round trip) done right after a futex "
-                  f"wake from a thread busy {plan.gap_s * 1e6:.0f} us, over the same work in a "
-                  f"loop that never blocks; {_where(cpus)}",
+                  f"wake from a thread busy {WAKE_COLD_GAP_S * 1e6:.0f} us, minus the same work "
+                  f"done again at once (a lower bound); {_where(cpus)}",
                   per_run=f"each: median of {plan.kick_samples} wake-ups")
 
 
