@@ -14,11 +14,25 @@ import platform
 import pandas as pd
 import pytest
 
-from vsmsim.calibrate.kvm import KVM_RUN, STATE_IOCTLS, KvmUnavailable, open_kvm
+from vsmsim.calibrate.kvm import (
+    KVM_GET_MP_STATE,
+    KVM_RUN,
+    KvmUnavailable,
+    open_kvm,
+    path_state_ioctls,
+)
+from vsmsim.calibrate.placement import placement_overrides, python_overrides
 from vsmsim.cli import main
 from vsmsim.designs import load_design
 from vsmsim.prototype import report, vmm
-from vsmsim.prototype.paths import path_totals, prototype_path, segments, variant
+from vsmsim.prototype.paths import (
+    PATHS,
+    compile_design,
+    script_counts,
+    segments,
+    step_segments,
+    table_counts,
+)
 
 
 def _kvm_reason() -> str | None:
@@ -49,7 +63,7 @@ def tiny(tmp_path_factory):
 def test_every_design_ran_at_every_placement_it_can_express(tiny):
     _out, res = tiny
     ran = {(r["design"], r["placement"]) for r in res["rows"]}
-    expected = {(d, p) for d in vmm.DESIGNS for p in vmm.DESIGN_PLACEMENTS[d]}
+    expected = {(d, p) for d in vmm.DESIGNS for p in vmm.placements_of(d)}
     assert ran == expected
     assert res["skipped"] == ["planes cross-cpu: one host thread, nothing to place on two CPUs"]
     for r in res["rows"]:
@@ -58,27 +72,37 @@ def test_every_design_ran_at_every_placement_it_can_express(tiny):
 
 
 @needs_kvm
-def test_vmm_counts_match_the_path(tiny):
+def test_vmm_counts_match_the_path_table(tiny):
+    """The VMM's ioctls per round trip, the built-in table's count.ioctls and the
+    simulator's ioctl counter on the built-in design are one number."""
     _out, res = tiny
     for r in res["rows"]:
-        totals = path_totals(prototype_path(r["design"], r["placement"], "eventfd"))
-        # the VMM's own count, the path's, and the simulator's on the variant design
-        assert r["vmm_ioctls_per_call"] == totals["count.ioctls"] == r["ioctls_per_call"]
-        assert r["predicted_ioctls_per_call"] == pytest.approx(totals["count.ioctls"])
-        pred = res["predictions"][f"{r['design']}/{r['placement']}"]["variant"]["counters"]
-        assert pred.get("kicks", 0) == pytest.approx(totals.get("count.kicks", 0))
-        assert pred.get("wakeups", 0) == pytest.approx(totals.get("count.wakeups", 0))
-    expected = {"vm-per-vtl": 4 * 6 + 2, "apic-id-groups": 4 * 4 + 2, "planes": 4}
-    for r in res["rows"]:
-        assert r["ioctls_per_call"] == expected[r["design"]]
+        table = table_counts(r["design"])
+        assert r["vmm_ioctls_per_call"] == table["ioctls"] == r["ioctls_per_call"]
+        assert r["predicted_ioctls_per_call"] == pytest.approx(table["ioctls"])
+        pred = res["predictions"][f"{r['design']}/{r['placement']}"]["prediction"]["counters"]
+        assert pred.get("wakeups", 0) == pytest.approx(table.get("wakeups", 0))
+        # per kind, as the table names them
+        rec = next(x for x in res["records"] if (x.design, x.placement) ==
+                   (r["design"], r["placement"]))
+        for key, n in table.items():
+            if key.startswith("ioctl_"):
+                assert rec.counts[key] == n * rec.calls, (r["design"], key)
+
+
+def _kinds_in_table(design):
+    d = load_design(design)
+    return collections.Counter(s.cost for p in PATHS for s in d.path(p)
+                               if s.cost.startswith("ioctl_"))
 
 
 @needs_kvm
 @pytest.mark.parametrize("design,placement", [("vm-per-vtl", "cross-cpu"),
                                               ("apic-id-groups", "same-cpu"),
                                               ("planes", "same-cpu")])
-def test_real_ioctl_calls_match_the_path(design, placement, monkeypatch):
-    """Count every ioctl the VMM makes (by request) and compare with the path."""
+def test_real_ioctl_calls_match_the_table(design, placement, monkeypatch):
+    """Count every ioctl the VMM really makes (by request) and compare with the table's
+    steps of each kind (the stand-ins included)."""
     calls = collections.Counter()
     real = vmm.ioctl
 
@@ -89,49 +113,65 @@ def test_real_ioctl_calls_match_the_path(design, placement, monkeypatch):
     monkeypatch.setattr(vmm, "ioctl", counting)
     n = 50
     with open_kvm() as kvm:
+        requests = path_state_ioctls(kvm)
         rec = vmm.run_design(kvm, design, n, placement, (0, 1) if placement == "cross-cpu"
                              else (0, 0), loops=2, warmup=0)
-    totals = path_totals(prototype_path(design, placement))
-    for kind in {"vm-per-vtl": vmm.SHARED_KINDS, "apic-id-groups": vmm.GROUP_KINDS,
-                 "planes": ("regs",)}[design]:
-        get, put = STATE_IOCTLS[kind][:2]
-        assert calls[get] + calls[put] == totals[f"ioctl_{kind}"] * n
-        assert calls[get] == calls[put]
-    threaded = design != "planes"
-    mp = STATE_IOCTLS["mp_state"][1]
-    # +1: VTL1's first park; KVM_RUN +1 for the guest's final exit (+1 the last park)
-    assert calls[mp] == (totals["ioctl_mp_state"] * n + 1 if threaded else 0)
-    kicks = totals.get("count.kicks", 0) * n
-    assert calls[KVM_RUN] == totals["kvm_run_roundtrip"] * n + kicks + 1 + (1 if threaded else 0)
+    setup = collections.Counter()      # one get per buffer before the first call
+    scripts = compile_design(design)
+    kinds = {op.kind for sc in scripts.values() for op in sc.ioctls}
+    msr_sizes = {op.entries for sc in scripts.values() for op in sc.ioctls if op.kind == "msrs"}
+    table = _kinds_in_table(design)
+    by_request = collections.Counter()
+    for key, steps in table.items():
+        kind = key[len("ioctl_"):]
+        if kind == "tlb_flush_inhibit":
+            by_request[KVM_GET_MP_STATE] += steps * n       # the documented stand-in
+            continue
+        get, put = requests[kind][:2]
+        ops = [op for sc in scripts.values() for op in sc.ioctls if op.kind == kind]
+        assert len(ops) == steps
+        by_request[get] += sum(op.direction == "get" for op in ops) * n
+        by_request[put] += sum(op.direction == "set" for op in ops) * n
+    for kind in kinds - {"tlb_flush_inhibit", "mp_state"}:
+        get = requests[kind][0]
+        setup[get] += 2 * (len(msr_sizes) if kind == "msrs" else 1)
+    for req, count in by_request.items():
+        assert calls[req] == count + setup.get(req, 0), hex(req)
+    kicks = sum(sc.handoff == "kick_parked" for sc in scripts.values())
+    threaded = all(sc.handoff for sc in scripts.values())
+    # two KVM_RUN per call, the guest's final exit, and VTL1's park after each return
+    assert calls[KVM_RUN] == 2 * n + 1 + (kicks * (n + 1) if threaded else 0)
     assert rec.guest_calls == n and len(rec.guest_ticks) == n
 
 
 @needs_kvm
-def test_prediction_used_the_same_workload(tiny):
+def test_prediction_is_the_builtin_design_on_the_same_workload(tiny):
     _out, res = tiny
     work = res["guest_work"]
     services = set()
+    allowed = {"vmm_switch", "uexit", "kick_parked", "handoff_futex", "handoff_eventfd"}
     for key, pred in res["predictions"].items():
         design, placement = key.split("/")
-        for which in ("variant", "builtin"):
+        for which in ("prediction", "table_only"):
             sc = pred[which]["scenario"]
+            assert sc["design"] == design           # the built-in table, not a variant
             assert sc["vm"] == {"vps": 1, "vtls": 2}
             (w,) = sc["workload"]
             assert w["kind"] == "vtl-call" and w["vtl"] == 0
             services.add(w["service"])
             assert pred[which]["n"] > 10
-        assert pred["builtin"]["scenario"]["design"] == design
-        var = load_design(pred["design_file"])
-        path = prototype_path(design, placement)
-        for name in ("switch.call", "switch.return"):
-            assert [(s.cost, s.times) for s in var.paths[name]] == \
-                   [(s.cost, s.times) for s in path[name]]
-        # the variant changes only the switch paths of the built-in design
-        base = load_design(design)
-        assert {k: v for k, v in var.paths.items() if not k.startswith("switch.c")
-                and k != "switch.return"} == \
-               {k: v for k, v in base.paths.items() if not k.startswith("switch.c")
-                and k != "switch.return"}
+        assert pred["table_only"]["scenario"]["costs"]["override"] == {}
+        over = pred["overrides"]
+        # only what a Python VMM adds (its syscall calls, its own switch work) and the
+        # placement's hand-off figures
+        assert {k for k in over if not k.startswith("ioctl_")} <= allowed
+        cost = res["meta"]["cost_ns"]
+        pc = res["profile"]["host"]["python_call_ns"]
+        assert float(over["ioctl_regs"][:-2]) == pytest.approx(cost["ioctl_regs"] + pc, abs=1)
+        if placement == "cross-cpu":
+            for name in {sc.handoff for sc in compile_design(design).values()}:
+                assert float(over[name][:-2]) == pytest.approx(
+                    cost[f"{name}_cross"] + cost["wake_cold_cross"] + 2 * pc, abs=1)
     assert services == {f"{round(work['vtl1'] + work['vtl0'])}ns"}
 
 
@@ -142,7 +182,7 @@ def test_segments_add_up_to_the_prediction(tiny):
         steps = [s for s in res["steps"] if (s["design"], s["placement"]) ==
                  (r["design"], r["placement"])]
         assert [s["segment"] for s in steps] == segments(r["design"])
-        # the simulator on the variant = the path's steps priced + the guest work
+        # the simulator on the built-in design = its steps priced + the guest work
         assert sum(s["predicted_ns"] for s in steps) == pytest.approx(r["predicted_ns"],
                                                                       abs=60)
 
@@ -178,14 +218,57 @@ def test_check_band_flags_only_ratios_outside():
     assert "p10 90.0" in bad[0] and "p90 200.0" in bad[0]
 
 
-def test_variant_replaces_only_the_switch_paths():
-    var = variant("vm-per-vtl", "cross-cpu", "futex")
-    costs = [s.cost for s in var.paths["switch.return"]]
-    assert "handoff_futex_cross" in costs and "first_run_after_migration" in costs
-    assert "kick_parked_cross" in [s.cost for s in var.paths["switch.call"]]
-    same = variant("vm-per-vtl", "same-cpu")
-    assert "first_run_after_migration" not in [s.cost for s in same.paths["switch.call"]]
-    assert var.paths["deliver.halted"] == load_design("vm-per-vtl").paths["deliver.halted"]
+def test_scripts_follow_the_builtin_tables():
+    """What the compiler reads from the tables (no KVM needed): vm-per-vtl kicks VTL1 out
+    of KVM_RUN on a call and wakes VTL0 through a futex on a return, VTL1 parks after it;
+    27 + 20 ioctls, the 100-entry MSR calls; planes moves state pairwise on one thread."""
+    vpv = compile_design("vm-per-vtl")
+    call, ret = vpv["switch.call"], vpv["switch.return"]
+    assert (call.handoff, ret.handoff) == ("kick_parked", "handoff_futex")
+    assert len(call.ioctls) == 27 and len(ret.ioctls) == 20
+    assert [op.vtl for op in call.before] == [0] * 9
+    assert [op.direction for op in call.after] == ["get"] * 9 + ["set"] * 9
+    assert {op.vtl for op in call.after} == {1}
+    assert ret.before[0].kind == "tlb_flush_inhibit" and ret.before[0].vtl == 0
+    assert [(op.kind, op.vtl, op.park) for op in ret.parking] == [("mp_state", 1, True)]
+    assert sorted(op.entries for op in call.ioctls if op.kind == "msrs") == [1, 100, 100, 100]
+    assert table_counts("vm-per-vtl")["ioctls"] == 47 == script_counts(vpv)["ioctls"]
+    groups = compile_design("apic-id-groups")
+    assert {sc.handoff for sc in groups.values()} == {"handoff_futex"}
+    assert script_counts(groups)["ioctls"] == table_counts("apic-id-groups")["ioctls"] == 36
+    planes = compile_design("planes")["switch.call"]
+    assert planes.handoff == "" and not planes.after
+    assert [(op.kind, op.direction, op.vtl) for op in planes.before[:2]] == \
+        [("regs", "get", 0), ("regs", "set", 1)]
+    assert vmm.placements_of("planes") == ("same-cpu",)
+    assert vmm.placements_of("vm-per-vtl") == vmm.PLACEMENTS
+
+
+def test_step_segments_cover_every_charged_step():
+    for design in vmm.DESIGNS:
+        d = load_design(design)
+        charged = collections.Counter()
+        for p in PATHS:
+            for s in d.path(p):
+                charged[s.cost] += s.times if isinstance(s.times, int) else 1
+        seen = collections.Counter()
+        for steps in step_segments(design).values():
+            for cost, times in steps:
+                seen[cost] += times if isinstance(times, int) else 1
+        assert seen == charged
+
+
+def test_placement_overrides():
+    cost = {"kick_parked_cross": 20.0, "handoff_futex_cross": 17.0,
+            "handoff_eventfd_cross": 18.0, "wake_cold_cross": 10.0}
+    assert placement_overrides(cost, "same-cpu") == {}
+    assert placement_overrides(cost, "cross-cpu") == {
+        "kick_parked": 30.0, "handoff_futex": 27.0, "handoff_eventfd": 28.0}
+    with pytest.raises(ValueError):
+        placement_overrides(cost, "moon")
+    py = python_overrides({"ioctl_regs": 5.0, "kick_parked": 30.0, "exit": 1.0}, 0.5, 7.0,
+                          {"ioctl_regs", "kick_parked", "exit"})
+    assert py == {"ioctl_regs": 5.5, "kick_parked": 31.0, "vmm_switch": 7.0}
 
 
 @pytest.mark.parametrize("argv,field", [
@@ -193,7 +276,6 @@ def test_variant_replaces_only_the_switch_paths():
     (["--calls", "0"], "--calls"),
     (["--calls", "many"], "--calls"),
     (["--placement", "moon"], "--placement"),
-    (["--handoff", "pigeon"], "--handoff"),
     (["--service", "fast"], "--service"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):

@@ -105,6 +105,10 @@ KVM_GET_XSAVE = _ior(0xA4, 4096)
 KVM_SET_XSAVE = _iow(0xA5, 4096)
 KVM_GET_XCRS = _ior(0xA6, 392)
 KVM_SET_XCRS = _iow(0xA7, 392)
+KVM_GET_SREGS2 = _ior(0xCC, 320)
+KVM_SET_SREGS2 = _iow(0xCD, 320)
+KVM_GET_XSAVE2 = _ior(0xCF, 4096)
+KVM_GET_MSR_INDEX_LIST = _iowr(0x02, 4)
 
 #: State ioctls by kind: (get request, set request, buffer size in bytes; msrs: header).
 STATE_IOCTLS = {
@@ -136,6 +140,78 @@ KVM_CAP_DEBUGREGS = 50
 KVM_CAP_XSAVE = 55
 KVM_CAP_XCRS = 56
 KVM_CAP_IMMEDIATE_EXIT = 136
+KVM_CAP_SREGS2 = 200
+KVM_CAP_XSAVE2 = 208
+
+#: MSRs a VMM must not write back from an old read: the TSC and its adjust MSR (the guest's
+#: clock would step back) and the PV wall-clock MSRs (a write makes KVM write the wall
+#: clock into guest memory at the written address).
+UNSAFE_WRITE_BACK_MSRS = frozenset({0x10, 0x3B, 0x11, 0x12, 0x4B564D00, 0x4B564D01})
+#: MTRR MSRs (variable pairs, fixed ranges, default type): KVM keeps them per vCPU and
+#: QEMU's kvm_put_msrs/kvm_get_msrs move them, but KVM_GET_MSR_INDEX_LIST does not list
+#: them.
+MTRR_MSRS = tuple(range(0x200, 0x210)) + (0x250, 0x258, 0x259) + tuple(range(0x268, 0x270)) \
+    + (0x2FF,)
+
+
+def path_state_ioctls(kvm) -> dict[str, tuple[int, int, int, str]]:
+    """The state ioctl of each kind as the design paths name it (``vsmsim.costs``:
+    ``ioctl_sregs`` is KVM_GET/SET_SREGS2, ``ioctl_fpu`` KVM_GET_XSAVE2/KVM_SET_XSAVE):
+    ``{kind: (get request, set request, buffer size, name)}``. Where this KVM lacks
+    SREGS2 or XSAVE2 the older ioctl stands in (KVM_GET/SET_SREGS, KVM_GET/SET_XSAVE, or
+    KVM_GET/SET_FPU without XSAVE), and *name* says which."""
+    out = {k: (g, s_, n, "") for k, (g, s_, n) in STATE_IOCTLS.items()}
+    names = {"regs": "REGS", "xcrs": "XCRS", "debugregs": "DEBUGREGS", "msrs": "MSRS",
+             "lapic": "LAPIC", "events": "VCPU_EVENTS", "mp_state": "MP_STATE",
+             "sregs": "SREGS", "fpu": "FPU", "xsave": "XSAVE"}
+    for k, (g, s_, n, _) in list(out.items()):
+        out[k] = (g, s_, n, f"KVM_GET/SET_{names[k]}")
+    if kvm.check_extension(KVM_CAP_SREGS2) > 0:
+        out["sregs"] = (KVM_GET_SREGS2, KVM_SET_SREGS2, 320, "KVM_GET/SET_SREGS2")
+    xsave2 = kvm.check_extension(KVM_CAP_XSAVE2)
+    if xsave2 == 4096:
+        out["fpu"] = (KVM_GET_XSAVE2, KVM_SET_XSAVE, 4096, "KVM_GET_XSAVE2/KVM_SET_XSAVE")
+    elif kvm.check_extension(KVM_CAP_XSAVE) > 0:
+        out["fpu"] = (KVM_GET_XSAVE, KVM_SET_XSAVE, 4096, "KVM_GET/SET_XSAVE")
+    return out
+
+
+def msr_index_list(kvm) -> list[int]:
+    """KVM_GET_MSR_INDEX_LIST: the MSRs KVM saves and emulates for a vCPU."""
+    buf = bytearray(4 + 4 * 2048)   # in place (> 1024 bytes)
+    struct.pack_into("=I", buf, 0, 2048)
+    fcntl.ioctl(kvm.fd, KVM_GET_MSR_INDEX_LIST, buf, True)
+    n = struct.unpack_from("=I", buf)[0]
+    return list(struct.unpack_from(f"={n}I", buf, 4))
+
+
+def msr_buffer(indices) -> bytearray:
+    """A ``kvm_msrs`` buffer for *indices* (values zero until a KVM_GET_MSRS)."""
+    buf = bytearray(8 + 16 * len(indices))
+    struct.pack_into("=I", buf, 0, len(indices))
+    for i, index in enumerate(indices):
+        struct.pack_into("=I", buf, 8 + 16 * i, index)
+    return buf
+
+
+def vmm_msrs(kvm, vcpu, count: int) -> list[int]:
+    """*count* MSR indices a VMM can read and write back on *vcpu* (each checked alone):
+    the index list and the MTRRs, without :data:`UNSAFE_WRITE_BACK_MSRS`, repeated in
+    order when there are fewer distinct ones than *count* (KVM handles each entry on its
+    own, so a repeated entry costs what a distinct one does)."""
+    usable = []
+    for index in [i for i in msr_index_list(kvm) + list(MTRR_MSRS)
+                  if i not in UNSAFE_WRITE_BACK_MSRS]:
+        buf = msr_buffer([index])
+        try:
+            if fcntl.ioctl(vcpu.fd, KVM_GET_MSRS, buf, True) == 1 and \
+                    fcntl.ioctl(vcpu.fd, KVM_SET_MSRS, buf, True) == 1:
+                usable.append(index)
+        except OSError:
+            continue
+    if not usable:
+        raise KvmError("no MSR can be read and written back on this KVM")
+    return [usable[i % len(usable)] for i in range(count)]
 
 #: kvm_run.exit_reason values used here (the rest are reported by number).
 EXIT_NAMES = {0: "UNKNOWN", 1: "EXCEPTION", 2: "IO", 5: "HLT", 6: "MMIO", 8: "SHUTDOWN",

@@ -34,7 +34,16 @@ import time
 from dataclasses import dataclass
 
 from . import guest64
-from .kvm import KVM_RUN, MP_STATE_HALTED, STATE_IOCTLS, Kvm, KvmError, Vm
+from .kvm import (
+    KVM_RUN,
+    MP_STATE_HALTED,
+    Kvm,
+    KvmError,
+    Vm,
+    msr_buffer,
+    path_state_ioctls,
+    vmm_msrs,
+)
 from .measure import Figure, _pinned
 
 #: The signal the prototypes and the kick figures use to force a thread out of KVM_RUN.
@@ -45,6 +54,17 @@ MECHANISMS = ("futex", "eventfd")
 #: fpu, which is the figure used.
 STATE_KINDS = ("regs", "sregs", "fpu", "xcrs", "debugregs", "msrs", "lapic", "events",
                "mp_state")
+#: MSR entries of the long calls the per-entry cost is measured with (the design tables'
+#: ~100 of QEMU's kvm_get_msrs / kvm_put_msrs).
+MSR_ENTRIES = 100
+#: State kinds a VMM sets after a hand-off (QEMU's kvm_arch_put_registers), the work the
+#: cold-wake figure times.
+PUT_KINDS = ("sregs", "regs", "fpu", "xcrs", "msrs", "events", "mp_state", "debugregs")
+#: How long the woken thread's CPU sits idle before each cold-wake sample: about what the
+#: other VMM thread of a table's switch works between two hand-offs (one side's gets, the
+#: other's sets, a KVM_RUN: 150-250 us on this project's nested host). The extra grows
+#: with the idle time (docs/calibration.md).
+WAKE_COLD_GAP_S = 250e-6
 
 
 @dataclass
@@ -158,18 +178,31 @@ def long_mode_vm(kvm: Kvm, program: bytes, irqchip: bool = True, cpuid: bytes | 
 
 def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
                          plan: PathPlan) -> dict[str, Figure]:
-    """``ioctl_<kind>_get`` / ``_set`` per kind of :data:`STATE_KINDS` (and xsave), net of
-    the clock and one Python call. Kinds this KVM refuses are left out."""
+    """``ioctl_<kind>_get`` / ``_set`` per kind of :data:`STATE_KINDS` with the ioctl the
+    design paths name (:func:`~vsmsim.calibrate.kvm.path_state_ioctls`: SREGS2, XSAVE2
+    where this KVM has them), net of the clock and one Python call; the MSR calls carry
+    one entry (the fixed part), and ``msr_entry_get`` / ``_set`` is the per-entry slope
+    from calls of :data:`MSR_ENTRIES` entries. Kinds this KVM refuses are left out."""
     out: dict[str, Figure] = {}
+    table = path_state_ioctls(kvm)
     with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
         vcpu = vm.vcpus[0]
         vcpu.run()
-        for kind in STATE_KINDS + ("xsave",):
-            get_req, set_req, _size = STATE_IOCTLS[kind]
+        try:
+            msrs = vmm_msrs(kvm, vcpu, MSR_ENTRIES)
+        except KvmError:
+            msrs = []
+        for kind in STATE_KINDS:
+            get_req, set_req, size, name = table[kind]
             try:
-                buf = vcpu.state_buffer(kind)
-                vcpu.get_state(kind, buf)
-                vcpu.set_state(kind, buf)
+                if kind == "msrs":
+                    if not msrs:
+                        raise OSError("no MSR")
+                    buf = msr_buffer(msrs[:1])
+                else:
+                    buf = bytearray(size)
+                fcntl.ioctl(vcpu.fd, get_req, buf, True)
+                fcntl.ioctl(vcpu.fd, set_req, buf, True)
             except OSError:
                 # None marks "refused by this KVM" (the profile keeps the default)
                 out[f"ioctl_{kind}_get"] = out[f"ioctl_{kind}_set"] = None
@@ -180,16 +213,64 @@ def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
                     ioctl(fd, req, buf, True)
                 _per_call(call, plan.ioctl_samples // 10)  # warm up
                 vals = [ov.net(_per_call(call, plan.ioctl_samples), 1) for _ in range(repeat)]
-                name = "KVM_" + ("GET_" if direction == "get" else "SET_") + {
-                    "regs": "REGS", "sregs": "SREGS", "fpu": "FPU", "xsave": "XSAVE",
-                    "xcrs": "XCRS", "debugregs": "DEBUGREGS", "msrs": "MSRS", "lapic": "LAPIC",
-                    "events": "VCPU_EVENTS", "mp_state": "MP_STATE"}[kind]
-                extra = f" ({len(buf) // 16} MSRs)" if kind == "msrs" else ""
+                one = name.replace("GET/SET", "GET" if direction == "get" else "SET")
+                if "/" in one:   # "KVM_GET_XSAVE2/KVM_SET_XSAVE"
+                    one = one.split("/")[0 if direction == "get" else 1]
+                extra = " (one MSR: the fixed part)" if kind == "msrs" else ""
                 out[f"ioctl_{kind}_{direction}"] = Figure(
                     f"ioctl_{kind}_{direction}", vals,
-                    f"{name}{extra} on a 64-bit vCPU, per call, net of the clock and one "
+                    f"{one}{extra} on a 64-bit vCPU, per call, net of the clock and one "
                     "Python call", per_run=f"each: median of {plan.ioctl_samples} calls")
+                if kind == "msrs":
+                    many = msr_buffer(msrs)
+                    fcntl.ioctl(fd, get_req, many, True)
+
+                    def many_call(req=req, ioctl=ioctl, fd=fd, buf=many):
+                        ioctl(fd, req, buf, True)
+                    _per_call(many_call, plan.ioctl_samples // 10)
+                    slope = [(ov.net(_per_call(many_call, plan.ioctl_samples), 1) - v) /
+                             (MSR_ENTRIES - 1) for v in vals]
+                    out[f"msr_entry_{direction}"] = Figure(
+                        f"msr_entry_{direction}", slope,
+                        f"per entry of {one}: a call of {MSR_ENTRIES} entries ({len(set(msrs))} "
+                        "distinct MSRs a VMM reads and writes back, repeated) minus a call of "
+                        f"one, over {MSR_ENTRIES - 1}",
+                        per_run="each: paired with the one-entry run")
     return out
+
+
+def measure_vcpu_switch(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan) -> Figure:
+    """``vtl_state_switch`` on stock KVM: one thread alternating KVM_RUN between two vCPUs
+    of one VM (what a planes VMM does: vcpu_put of one, vcpu_load of the other) minus
+    KVM_RUN repeated on one of them, per call."""
+    vm = long_mode_vm(kvm, guest64.OUT_LOOP)
+    try:
+        second = vm.create_vcpu()
+        guest64.enter_long_mode(vm, second, guest64.CODE, cpuid=kvm.supported_cpuid())
+        second.set_mp_state(0)
+        a, b = vm.vcpus[0].fd, second.fd
+        ioctl = fcntl.ioctl
+        ioctl(a, KVM_RUN, 0)
+        ioctl(b, KVM_RUN, 0)
+        flip = [a, b]
+
+        def alternate():
+            flip.reverse()
+            ioctl(flip[0], KVM_RUN, 0)
+
+        def same():
+            flip.reverse()
+            ioctl(a, KVM_RUN, 0)
+
+        _per_call(alternate, plan.run_samples // 10)
+        vals = []
+        for _ in range(repeat):
+            vals.append(_per_call(alternate, plan.run_samples) - _per_call(same, plan.run_samples))
+    finally:
+        vm.close()
+    return Figure("vcpu_switch", vals, "KVM_RUN round trip alternating between two vCPUs of "
+                  "one VM on one thread, minus the same round trip repeated on one vCPU",
+                  per_run=f"each: medians of {plan.run_samples} calls, paired")
 
 
 def measure_kvm_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan) -> Figure:
@@ -503,6 +584,113 @@ def measure_first_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan,
     return Figure("first_run_after_migration", vals,
                   f"extra of the first KVM_RUN round trip of a thread just woken from another "
                   f"CPU over its next one; {_where(pair)}",
+                  per_run=f"each: median of {plan.kick_samples} wake-ups")
+
+
+def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
+                      pair) -> Figure | None:
+    """``wake_cold_cross`` (``wake_cold_same_cpu`` with *cross* False): the extra time of
+    a VMM's work right after a hand-off to a thread on another CPU.
+
+    A vCPU thread blocked on a futex is woken by a thread busy for :data:`WAKE_COLD_GAP_S`
+    on another
+    CPU (on its own CPU for *cross* False); it then does what a VMM thread of the design
+    tables does between a wake and its next block, twice one switch's state work: the
+    gets of :data:`STATE_KINDS`, the sets of :data:`PUT_KINDS` (MSRs with
+    :data:`MSR_ENTRIES` entries) and a KVM_RUN round trip. The figure is that time minus
+    the same work done again at once by the same thread (warm: it has not blocked since),
+    sample by sample, so a change of load cancels out; a slowness that outlasts the first
+    pass is not counted, so the figure is a lower bound. On this
+    project's nested host an idle CPU's vCPU halts in the host, and the work after a wake
+    there runs slower for tens of microseconds, not only its first KVM_RUN."""
+    cpus = _cpus(pair, cross)
+    if cpus is None:
+        return None
+    table = path_state_ioctls(kvm)
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
+        vcpu = vm.vcpus[0]
+        vcpu.run()
+        gets, sets = [], []
+        for kind in STATE_KINDS:
+            get_req, set_req, size, _name = table[kind]
+            if kind == "msrs":
+                try:
+                    buf = msr_buffer(vmm_msrs(kvm, vcpu, MSR_ENTRIES))
+                except KvmError:
+                    continue
+            else:
+                buf = bytearray(size)
+            try:
+                fcntl.ioctl(vcpu.fd, get_req, buf, True)
+                fcntl.ioctl(vcpu.fd, set_req, buf, True)
+            except OSError:
+                continue
+            gets.append((get_req, buf))
+            if kind in PUT_KINDS:
+                sets.append((set_req, buf))
+        calls = (gets + sets + [(KVM_RUN, None)]) * 2
+        fd = vcpu.fd
+        wake, ready = threading.Lock(), os.eventfd(0)
+        wake.acquire()
+        extra, failure = [0], []
+
+        def work(ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
+            t0 = clock()
+            for req, buf in calls:
+                if buf is None:
+                    ioctl(fd, req, 0)
+                else:
+                    ioctl(fd, req, buf, True)
+            return clock() - t0
+
+        def worker():
+            try:
+                os.sched_setaffinity(0, {cpus[1]})
+                os.eventfd_write(ready, 1)
+                while True:
+                    wake.acquire()
+                    if stop[0]:
+                        return
+                    cold = work()
+                    # the same work again at once, never blocking: the warm reference of
+                    # this very sample (a change of load cancels out; a slowness that
+                    # outlasts the first pass does not count: a lower bound)
+                    extra[0] = cold - work()
+                    os.eventfd_write(ready, 1)
+            except BaseException as e:  # noqa: BLE001 - handed to the measuring thread
+                failure.append(e)
+                os.eventfd_write(ready, 1)
+
+        stop = [False]
+        th = threading.Thread(target=worker, name="vsmsim-wake-cold", daemon=True)
+        vals = []
+        try:
+            with _pinned(cpus[0]):
+                th.start()
+                os.eventfd_read(ready)
+                for _ in range(repeat):
+                    samples = []
+                    for i in range(plan.kick_samples + 3):
+                        spin(WAKE_COLD_GAP_S)
+                        wake.release()
+                        os.eventfd_read(ready)
+                        if failure:
+                            raise KvmError(f"vCPU thread failed: {failure[0]}")
+                        if i >= 3:
+                            samples.append(extra[0])
+                    vals.append(statistics.median(samples))
+        finally:
+            stop[0] = True
+            if th.is_alive():
+                wake.release()
+                th.join(2.0)
+            os.close(ready)
+    key = "wake_cold_cross" if cross else "wake_cold_same_cpu"
+    return Figure(key, vals, f"extra of a VMM thread's work after a hand-off (twice: the "
+                  f"gets of {len(STATE_KINDS)} state kinds, the sets of {len(PUT_KINDS)}, "
+                  f"{MSR_ENTRIES} MSR entries, a KVM_RUN round trip) done right after a futex "
+                  f"wake from a thread busy {WAKE_COLD_GAP_S * 1e6:.0f} us, minus the same work "
+                  f"done again at once (a lower bound); {_where(cpus)}",
                   per_run=f"each: median of {plan.kick_samples} wake-ups")
 
 

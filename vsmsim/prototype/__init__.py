@@ -2,7 +2,7 @@
 
 ``vsmsim prototype`` (:mod:`vsmsim.prototype.cli`) runs, per design, a minimal VMM in
 pure Python over raw KVM ioctls (:mod:`vsmsim.prototype.vmm`) whose VTL call and return
-do what the design's switch path does, times the round trips from the guest and from the
+execute the design's built-in switch path table, times the round trips from the guest and from the
 VMM, and puts them beside the simulator's prediction of the same workload under a profile
 calibrated in the same command (:mod:`vsmsim.prototype.core`). See docs/validation.md.
 
@@ -15,6 +15,6 @@ Python interface::
 """
 
 from .core import run_prototypes
-from .vmm import DESIGNS, PLACEMENTS
+from .vmm import DESIGNS, PLACEMENTS, placements_of
 
-__all__ = ["DESIGNS", "PLACEMENTS", "run_prototypes"]
+__all__ = ["DESIGNS", "PLACEMENTS", "placements_of", "run_prototypes"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..calibrate.guest64 import MAX_CALLS
 from ..calibrate.kvm import KvmError, KvmUnavailable
-from .vmm import DESIGNS, HANDOFFS, PLACEMENTS
+from .vmm import DESIGNS, PLACEMENTS
 
 DEFAULT_OUT = "results/prototype"
 WARMUP = 20
@@ -32,8 +32,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "placement (default 5000)")
     p.add_argument("--placement", default="both", help="same-cpu, cross-cpu or both "
                    "(default both)")
-    p.add_argument("--handoff", default="eventfd", help=f"how a return wakes VTL0's thread: "
-                   f"{', '.join(HANDOFFS)} (default eventfd)")
     p.add_argument("--service", default="6us", help="target VTL1 work per call (default 6us)")
     p.add_argument("--quick", action="store_true", help="quick calibration (noisier costs)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
@@ -61,8 +59,6 @@ def _parse(args):
         placements = [args.placement]
     else:
         raise _Bad(f"--placement {args.placement!r}: allowed same-cpu, cross-cpu, both")
-    if args.handoff not in HANDOFFS:
-        raise _Bad(f"--handoff {args.handoff!r}: allowed {', '.join(HANDOFFS)}")
     from ..units import UnitError, parse_duration
     try:
         service = parse_duration(args.service)
@@ -87,8 +83,8 @@ def run(args) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        res = run_prototypes(designs, calls, placements, Path(args.out), args.handoff,
-                             args.quick, service, progress=say)
+        res = run_prototypes(designs, calls, placements, Path(args.out), args.quick, service,
+                             progress=say)
     except KvmUnavailable as e:
         print(f"vsmsim prototype: {e}", file=sys.stderr)
         return 2
@@ -110,7 +106,8 @@ def run(args) -> int:
     w = res["guest_work"]
     print(f"same workload in the simulator: 1 VP, 2 VTLs, vtl-call with service = guest work "
           f"{(w['vtl1'] + w['vtl0']) / 1e3:.2f} us (VTL1 {w['vtl1'] / 1e3:.2f} + VTL0 "
-          f"{w['vtl0'] / 1e3:.2f}), profile {Path(args.out) / 'profile.toml'}")
+          f"{w['vtl0'] / 1e3:.2f}), profile {Path(args.out) / 'profile.toml'}; the Python "
+          f"VMM's vmm_switch {res['vmm_switch_ns']:.0f} ns")
     print()
     print(format_summary(res["rows"]))
     print()

@@ -4,10 +4,13 @@
 prediction uses only what was measured apart from the prototypes:
 
 1. ``vsmsim calibrate`` (quick or full): the cost profile, written to ``DIR/profile.toml``;
-2. the guest work on its own (:func:`vsmsim.prototype.predict.measure_guest_work`);
+2. the guest work and the Python VMM's own switch work, each on its own
+   (:mod:`vsmsim.prototype.predict`);
 3. each design's prototype at each placement: N round trips, timed by the guest and the VMM;
-4. the simulator on the same workload, with the prototype's path as a design variant
-   (``DIR/designs/*.toml``) and with the built-in path table, under that profile.
+4. the simulator on the same workload with the **built-in** design under that profile,
+   with cost overrides for only what the prototype adds: the Python VMM's call overhead
+   and, across CPUs, the cross-CPU hand-off figures
+   (:mod:`vsmsim.calibrate.placement`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from ..calibrate import host
 from ..calibrate import profile as cal_profile
 from ..calibrate.kvm import open_kvm
 from ..calibrate.measure import cpu_pair, quantile
-from ..designs import dump_design
+from ..calibrate.placement import placement_overrides, python_overrides
+from ..designs import load_design
 from . import predict, report
-from .paths import path_totals, predicted_segments, prototype_path, variant
-from .vmm import DESIGN_PLACEMENTS, run_design
+from .paths import PATHS, compile_design, script_counts, table_counts
+from .vmm import placements_of, run_design
 
 
 def _stats(values) -> dict:
@@ -33,9 +37,23 @@ def _stats(values) -> dict:
             "p90": quantile(values, 0.9), "n": len(values)}
 
 
-def run_prototypes(designs, calls: int, placements, out: Path, handoff: str = "eventfd",
-                   quick: bool = False, service_ns: float = 6000.0, repeat: int = 3,
-                   progress=None) -> dict:
+def _switch_costs(design: str) -> set[str]:
+    d = load_design(design)
+    return {s.cost for p in PATHS for s in d.path(p)}
+
+
+def prediction_overrides(design: str, placement: str, cost_ns: dict, python_call: float,
+                         vmm_switch: float) -> dict[str, float]:
+    """Cost overrides (ns) of the prediction: placement first, then the Python VMM."""
+    placed = dict(cost_ns)
+    placed.update(placement_overrides(cost_ns, placement))
+    out = placement_overrides(cost_ns, placement)
+    out.update(python_overrides(placed, python_call, vmm_switch, _switch_costs(design)))
+    return out
+
+
+def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = False,
+                   service_ns: float = 6000.0, repeat: int = 3, progress=None) -> dict:
     """Run everything (see the module doc); return ``rows`` (summary), ``steps``
     (segments), ``records`` (per design/placement :class:`~vsmsim.prototype.vmm.RunRecord`),
     ``predictions``, ``guest_work``, ``profile`` (file data), ``skipped`` and ``files``.
@@ -52,8 +70,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, handoff: str = "e
     python_call = data["host"]["python_call_ns"]
     clock = data["host"]["clock_pair_ns"]
     tsc = data["host"]["guest_tsc_mhz"]
-    cost_ns["vmm_switch"] = python_call   # the Python VMM's per-call overhead (see paths)
-    overrides = {"vmm_switch": f"{round(python_call)}ns"}
+    vmm_switch = predict.measure_vmm_switch(repeat=repeat)
     pair = cpu_pair() or (0, 0)
     with open_kvm() as kvm:
         loops = predict.pick_loops(kvm, service_ns, tsc)
@@ -61,11 +78,12 @@ def run_prototypes(designs, calls: int, placements, out: Path, handoff: str = "e
                                           cost_ns["kvm_run_roundtrip"], repeat=repeat)
         say(f"guest work measured apart: VTL1 {work['vtl1'] / 1e3:.2f} us per call (its timed "
             f"loop {work['service'] / 1e3:.2f} us, {loops} iterations), VTL0 "
-            f"{work['vtl0'] / 1e3:.2f} us inside its rdtsc window")
+            f"{work['vtl0'] / 1e3:.2f} us inside its rdtsc window; the Python VMM's "
+            f"vmm_switch {vmm_switch:.0f} ns")
         records, skipped = [], []
         for design in designs:
             for placement in placements:
-                if placement not in DESIGN_PLACEMENTS[design]:
+                if placement not in placements_of(design):
                     skipped.append(f"{design} {placement}: one host thread, nothing to place "
                                    "on two CPUs")
                     continue
@@ -73,66 +91,68 @@ def run_prototypes(designs, calls: int, placements, out: Path, handoff: str = "e
                     skipped.append(f"{design} {placement}: this process has one CPU")
                     continue
                 say(f"running {design} {placement} ({calls} calls)")
-                rec = run_design(kvm, design, calls, placement, pair, loops, handoff)
+                rec = run_design(kvm, design, calls, placement, pair, loops)
                 rec.load = {"tsc_mhz": tsc, "load": host.load_state(interval_s=0.0)["load"]}
                 records.append(rec)
-    designs_dir = out / "designs"
     rows, steps, predictions, frames = [], [], {}, []
     guest_work = work["vtl1"] + work["vtl0"]
     for rec in records:
         key = f"{rec.design}/{rec.placement}"
-        var = variant(rec.design, rec.placement, handoff)
-        var_path = cal_profile.write_atomic(designs_dir / f"{var.name}.toml", dump_design(var))
-        pred = predict.simulate_roundtrip(var_path, prof_path, overrides, guest_work)
-        builtin = predict.simulate_roundtrip(rec.design, prof_path, {}, guest_work)
-        predictions[key] = {"variant": pred, "builtin": builtin, "design_file": str(var_path)}
+        over = prediction_overrides(rec.design, rec.placement, cost_ns, python_call, vmm_switch)
+        over_spec = {k: f"{max(0, round(v))}ns" for k, v in over.items()}
+        pred = predict.simulate_roundtrip(rec.design, prof_path, over_spec, guest_work)
+        plain = predict.simulate_roundtrip(rec.design, prof_path, {}, guest_work)
+        predictions[key] = {"prediction": pred, "table_only": plain, "overrides": over_spec}
         rt = [t / tsc * 1e3 for t in rec.guest_ticks]
         m = _stats(rt)
-        first = "exit0"
-        last = "moved1" if rec.design == "planes" else "set0"
-        vmm = [b - a for a, b in zip(rec.stamps[first], rec.stamps[last])]
-        totals = path_totals(prototype_path(rec.design, rec.placement, handoff))
+        vmm = [b - a for a, b in zip(rec.stamps["call.exit"], rec.stamps["return.run"])]
+        table = table_counts(rec.design)
         rows.append({
-            "design": rec.design, "placement": rec.placement, "handoff": rec.handoff or "-",
+            "design": rec.design, "placement": rec.placement,
+            "handoffs": "/".join(h or "-" for h in rec.handoffs.values()),
             "measured_median_ns": m["median"], "measured_p10_ns": m["p10"],
             "measured_p90_ns": m["p90"], "n": m["n"],
             "vmm_median_ns": statistics.median(vmm),
             "predicted_ns": pred["median"], "ratio": pred["median"] / m["median"],
-            "builtin_predicted_ns": builtin["median"],
-            "builtin_ratio": builtin["median"] / m["median"],
+            "table_only_ns": plain["median"],
+            "table_only_ratio": plain["median"] / m["median"],
             "guest_calls": rec.guest_calls - rec.warmup, "vmm_calls": rec.calls,
-            "ioctls_per_call": totals.get("count.ioctls", 0),
-            "vmm_ioctls_per_call": sum(v for k, v in rec.counts.items()
-                                       if k.startswith("ioctl_") or k == "mp_state") / rec.calls,
+            "ioctls_per_call": table.get("ioctls", 0),
+            "vmm_ioctls_per_call": rec.counts["ioctls"] / rec.calls,
             "predicted_ioctls_per_call": pred["counters"].get("ioctls", 0.0),
             "service_ns": work["service"], "guest_work_ns": guest_work,
             "cpus": f"{rec.cpus[0]},{rec.cpus[1]}", "load": rec.load["load"],
         })
+        priced = dict(cost_ns)
+        priced.update({k: float(v[:-2]) for k, v in over_spec.items()})
         seg_meas = predict.measured_segments(rec)
-        seg_pred = predicted_segments(rec.design, rec.placement, handoff, cost_ns, work)
+        seg_pred = predict.predicted_segments(rec.design, priced, work)
         for name, vals in seg_meas.items():
             med = statistics.median(vals)
             steps.append({"design": rec.design, "placement": rec.placement, "segment": name,
                           "measured_ns": med, "predicted_ns": seg_pred[name],
                           "ratio": seg_pred[name] / med if med > 0 else float("nan")})
-        frame = pd.DataFrame({"design": rec.design, "placement": rec.placement,
-                              "call": range(rec.calls), "roundtrip_ns": rt,
-                              "vmm_ns": vmm,
-                              "service_ns": [t / tsc * 1e3 for t in rec.service_ticks]})
-        frames.append(frame)
+        frames.append(pd.DataFrame({
+            "design": rec.design, "placement": rec.placement, "call": range(rec.calls),
+            "roundtrip_ns": rt, "vmm_ns": vmm,
+            "service_ns": [t / tsc * 1e3 for t in rec.service_ticks]}))
     load1 = host.load_state(interval_s=0.0)
     meta = {"load_before": load0, "load_after": load1, "host": data["host"],
-            "guest_work": work, "calls": calls, "handoff": handoff, "quick": quick,
+            "guest_work": work, "vmm_switch_ns": vmm_switch, "calls": calls, "quick": quick,
             "skipped": skipped, "cost_ns": cost_ns,
-            "predictions": {k: {"variant_median_ns": v["variant"]["median"],
-                                "builtin_median_ns": v["builtin"]["median"],
-                                "design_file": v["design_file"],
-                                "scenario": v["variant"]["scenario"]}
+            "scripts": {d: {p: str(sc) for p, sc in compile_design(d).items()}
+                        for d in {r.design for r in records}},
+            "script_counts": {d: script_counts(compile_design(d))
+                              for d in {r.design for r in records}},
+            "predictions": {k: {"median_ns": v["prediction"]["median"],
+                                "table_only_median_ns": v["table_only"]["median"],
+                                "overrides": v["overrides"],
+                                "scenario": v["prediction"]["scenario"]}
                             for k, v in predictions.items()}}
     calls_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     files = report.save(out, rows, steps, calls_df, meta) if rows else []
     if rows:
         files += report.plot(rows, out)
     return {"rows": rows, "steps": steps, "records": records, "predictions": predictions,
-            "guest_work": work, "profile": data, "skipped": skipped, "files": files,
-            "meta": meta}
+            "guest_work": work, "vmm_switch_ns": vmm_switch, "profile": data,
+            "skipped": skipped, "files": files, "meta": meta}

@@ -1,140 +1,211 @@
-"""The prototypes' switch paths as design steps, and the design variants built from them.
+"""A design's ``switch.call`` / ``switch.return`` as what a prototype VMM does, step by step.
 
-A prototype's VTL call round trip is a sequence of costed steps, each named with a cost of
-the calibrated profile; :func:`prototype_path` gives them per design, placement and
-hand-off mechanism, split into ``switch.call`` and ``switch.return``. :func:`variant`
-turns them into a :class:`~vsmsim.designs.Design` (the built-in design with its two
-switch paths replaced), so the simulator predicts exactly the path the prototype ran.
+:func:`compile_switch` reads the built-in path table (:func:`vsmsim.load_design`) and
+turns each switch path into a :class:`Script`: the state ioctls in the table's order with
+the vCPU and direction each is issued on, the hand-off the table names, and the parking.
+The prototypes (:mod:`vsmsim.prototype.vmm`) execute the scripts; nothing about a design
+is written here, so a change to a table changes what its prototype does.
 
-The prototypes are Python VMMs: beyond what a VMM in C would pay (the costs), each
-Python call that makes a syscall costs ``python_call`` (measured by the calibration and
-subtracted from every cost). That is priced as the step ``vmm_switch`` (the VMM's own work
-per switch) charged once per such call, with ``vmm_switch`` set to ``python_call`` for the
-prediction. The interpreter's bookkeeping between calls (building buffers, loop control)
-is not priced: a known under-estimate.
+How a path's steps are read (the tables' comments give the functions; docs/designs.md):
+
+* ``exit``, ``uexit``, ``vtl_state_switch``: the source VTL's ``KVM_RUN`` returning at
+  its I/O-port exit (standing in for the VTL call/return hypercall) and the target's
+  ``KVM_RUN``; nothing to issue beyond those two ``KVM_RUN`` calls.
+* a hand-off step (``kick_parked``, ``handoff_futex``, ``handoff_eventfd``): the source
+  thread wakes the target VTL's thread with that mechanism; a ``kvm_run`` right after
+  ``kick_parked`` is the kicked thread's ``KVM_RUN`` returning EINTR (part of the kick).
+  The thread that handed off then waits for the next hand-off to it, with the mechanism
+  the *other* switch path uses (parked in ``KVM_RUN`` for ``kick_parked``).
+* ``ioctl_<kind>`` before ``vmm_switch``: a KVM_GET of the vCPU whose thread runs at that
+  point (the source before the hand-off, the target after it: QEMU's
+  ``cpu_synchronize_state`` on each VTL's own thread). Without a hand-off (one thread,
+  ``planes``) the steps come in pairs: the first a get on the source, the second the set
+  on the target.
+* ``ioctl_<kind>`` after ``vmm_switch``: a KVM_SET of the target vCPU
+  (``kvm_arch_put_registers``); ``times = 0`` marks the source's parking, issued by the
+  source's thread after it handed off (counted, not charged).
+* ``msr_entry`` x n right after an ``ioctl_msrs``: that call carries n entries.
+* ``ioctl_mp_state`` as a set: ``KVM_MP_STATE_RUNNABLE`` on a put, and for the parking
+  ``KVM_MP_STATE_HALTED``, the stock-KVM stand-in for the VSM series'
+  ``KVM_MP_STATE_HV_INACTIVE_VTL`` (both make ``KVM_RUN`` block until a kick).
+* ``ioctl_tlb_flush_inhibit``: stock KVM has no ``KVM_HYPERV_SET_TLB_FLUSH_INHIBIT``; the
+  stand-in is ``KVM_GET_MP_STATE`` on the VTL the table names (the target), the plainest
+  vCPU ioctl, which is also what the calibration prices the cost with.
+* ``vmm_switch``: the VMM's own work: here building the target's register images (own
+  rsp/rip/rflags and segment state, the other VTL's shared registers and CR2).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
-from ..designs import Design, Step, load_design
-from .vmm import GROUP_KINDS, SHARED_KINDS
+from ..designs import Design, load_design
+
+#: Hand-off steps and the costs after them that belong to the hand-off.
+HANDOFFS = ("kick_parked", "handoff_futex", "handoff_eventfd")
+#: Steps realised by the two KVM_RUN calls of a switch (the source's exit, the target's
+#: entry): nothing extra is issued for them.
+RUN_STEPS = ("exit", "uexit", "vtl_state_switch")
+PATHS = ("switch.call", "switch.return")
 
 
 @dataclass(frozen=True)
-class PathStep:
-    """One step of a prototype's switch: *times* x *cost*, timed as part of *segment*."""
+class Ioctl:
+    """One state ioctl a prototype issues."""
 
-    cost: str
-    times: int
-    segment: str
-    counters: tuple = ()
-
-
-def _cross(placement: str) -> bool:
-    return placement == "cross-cpu"
+    kind: str          # state kind (regs, sregs, fpu, ..., mp_state); "tlb_flush_inhibit"
+    direction: str     # "get" or "set"
+    vtl: int           # whose vCPU
+    entries: int = 0   # MSRs in the call (msrs only)
+    park: bool = False  # the parking set (times 0: counted, not charged)
 
 
-def kinds_of(design: str) -> tuple[str, ...]:
-    """The state kinds a switch of *design*'s prototype moves."""
-    return {"vm-per-vtl": SHARED_KINDS, "apic-id-groups": GROUP_KINDS,
-            "planes": ("regs",)}[design]
+@dataclass
+class Script:
+    """What the VMM does for one switch path, in order."""
+
+    path: str
+    source: int
+    target: int
+    before: list[Ioctl] = field(default_factory=list)   # source thread, before hand-off
+    handoff: str = ""                                   # "" (one thread) or a HANDOFFS name
+    after: list[Ioctl] = field(default_factory=list)    # target's thread, before its KVM_RUN
+    parking: list[Ioctl] = field(default_factory=list)  # source thread, after the hand-off
+    vmm_switch_before_handoff: bool = False
+
+    @property
+    def ioctls(self) -> list[Ioctl]:
+        return self.before + self.after + self.parking
 
 
-def segments(design: str) -> list[str]:
-    """The measured segments of a round trip, in order (see :func:`prototype_path`)."""
-    if design == "planes":
-        return ["move regs to VTL1", "VTL1 KVM_RUN + guest work", "move regs to VTL0",
-                "VTL0 KVM_RUN + guest work"]
-    return ["VTL0 gets", "kick VTL1 out of KVM_RUN", "VTL1 mp_state + sets",
-            "VTL1 KVM_RUN + guest work", "VTL1 gets + mp_state", "wake VTL0", "VTL0 sets",
-            "VTL0 KVM_RUN + guest work"]
+def compile_switch(design: Design | str, path: str) -> Script:
+    """The :class:`Script` of *path* (``switch.call`` or ``switch.return``) of *design*."""
+    d = load_design(design) if isinstance(design, str) else design
+    steps = d.path(path)
+    source, target = (0, 1) if path == "switch.call" else (1, 0)
+    sc = Script(path, source, target)
+    one_thread = not any(s.cost in HANDOFFS for s in steps)
+    handed, switched = False, False
+    got: set[str] = set()
+    last: Ioctl | None = None
+    where = sc.before
+    for s in steps:
+        cost = s.cost
+        if cost in RUN_STEPS:
+            continue
+        if cost in HANDOFFS:
+            if handed:
+                raise ValueError(f"{d.name} {path}: a second hand-off ({cost}) is not "
+                                 "prototyped")
+            sc.handoff, handed, where, got = cost, True, sc.after, set()
+            continue
+        if cost == "kvm_run":
+            if sc.handoff != "kick_parked":
+                raise ValueError(f"{d.name} {path}: kvm_run outside a kick is not prototyped")
+            continue    # the kicked thread's KVM_RUN returning EINTR
+        if cost == "vmm_switch":
+            switched = True
+            sc.vmm_switch_before_handoff = not handed
+            continue
+        if cost == "msr_entry":
+            if last is None or last.kind != "msrs":
+                raise ValueError(f"{d.name} {path}: msr_entry not after an ioctl_msrs")
+            n = s.times if isinstance(s.times, int) else 0
+            upd = Ioctl(last.kind, last.direction, last.vtl, last.entries + n, last.park)
+            lst = sc.parking if last.park else where
+            lst[lst.index(last)] = upd
+            last = upd
+            continue
+        if not cost.startswith("ioctl_"):
+            raise ValueError(f"{d.name} {path}: step {cost!r} has no prototype")
+        kind = cost[len("ioctl_"):]
+        if kind == "tlb_flush_inhibit":
+            op = Ioctl(kind, "get", target)
+        elif s.times == 0:
+            op = Ioctl(kind, "set", source, park=True)
+        elif switched:
+            op = Ioctl(kind, "set", target)
+        elif one_thread:
+            op = Ioctl(kind, "set", target) if kind in got else Ioctl(kind, "get", source)
+            got.symmetric_difference_update({kind})
+        else:
+            op = Ioctl(kind, "get", target if handed else source)
+        if op.park:
+            sc.parking.append(op)
+        else:
+            where.append(op)
+        last = op
+    return sc
 
 
-def prototype_path(design: str, placement: str, handoff: str = "eventfd"
-                   ) -> dict[str, list[PathStep]]:
-    """``{"switch.call": [...], "switch.return": [...]}`` of *design*'s prototype.
-
-    Python calls (priced as ``vmm_switch``) are counted per segment: one per KVM_RUN and
-    per ioctl, two per kick (the kill, KVM_RUN's EINTR return) and per hand-off (the wake,
-    the wait's return).
-    """
-    cross = _cross(placement)
-    kinds = kinds_of(design)
-    k = len(kinds)
-    run_counts = (("exits", 1), ("uexits", 1), ("hypercalls", 1))
-    if design == "planes":
-        call = [PathStep("kvm_run_roundtrip", 1, "VTL0 KVM_RUN + guest work", run_counts),
-                PathStep("vmm_switch", 1, "VTL0 KVM_RUN + guest work"),
-                PathStep("ioctl_regs", 2, "move regs to VTL1", (("ioctls", 2),)),
-                PathStep("vmm_switch", 2, "move regs to VTL1")]
-        ret = [PathStep("kvm_run_roundtrip", 1, "VTL1 KVM_RUN + guest work", run_counts),
-               PathStep("vmm_switch", 1, "VTL1 KVM_RUN + guest work"),
-               PathStep("ioctl_regs", 2, "move regs to VTL0", (("ioctls", 2),)),
-               PathStep("vmm_switch", 2, "move regs to VTL0")]
-        return {"switch.call": call, "switch.return": ret}
-    if design not in ("vm-per-vtl", "apic-id-groups"):
-        raise ValueError(f"design {design!r} has no prototype")
-    kick = "kick_parked_cross" if cross else "kick_parked"
-    wake = f"handoff_{handoff}" + ("_cross" if cross else "")
-    call = [PathStep("kvm_run_roundtrip", 1, "VTL0 KVM_RUN + guest work", run_counts),
-            PathStep("vmm_switch", 1, "VTL0 KVM_RUN + guest work")]
-    call += [PathStep(f"ioctl_{x}", 1, "VTL0 gets", (("ioctls", 1),)) for x in kinds]
-    call += [PathStep("vmm_switch", k, "VTL0 gets"),
-             PathStep(kick, 1, "kick VTL1 out of KVM_RUN", (("kicks", 1),)),
-             PathStep("vmm_switch", 2, "kick VTL1 out of KVM_RUN"),
-             PathStep("ioctl_mp_state", 1, "VTL1 mp_state + sets", (("ioctls", 1),))]
-    call += [PathStep(f"ioctl_{x}", 1, "VTL1 mp_state + sets", (("ioctls", 1),))
-             for x in kinds]
-    call += [PathStep("vmm_switch", k + 1, "VTL1 mp_state + sets")]
-    if cross:
-        call.append(PathStep("first_run_after_migration", 1, "VTL1 KVM_RUN + guest work"))
-    ret = [PathStep("kvm_run_roundtrip", 1, "VTL1 KVM_RUN + guest work", run_counts),
-           PathStep("vmm_switch", 1, "VTL1 KVM_RUN + guest work")]
-    ret += [PathStep(f"ioctl_{x}", 1, "VTL1 gets + mp_state", (("ioctls", 1),)) for x in kinds]
-    ret += [PathStep("ioctl_mp_state", 1, "VTL1 gets + mp_state", (("ioctls", 1),)),
-            PathStep("vmm_switch", k + 1, "VTL1 gets + mp_state"),
-            PathStep(wake, 1, "wake VTL0", (("wakeups", 1),)),
-            PathStep("vmm_switch", 2, "wake VTL0")]
-    ret += [PathStep(f"ioctl_{x}", 1, "VTL0 sets", (("ioctls", 1),)) for x in kinds]
-    ret += [PathStep("vmm_switch", k, "VTL0 sets")]
-    if cross:
-        ret.append(PathStep("first_run_after_migration", 1, "VTL0 KVM_RUN + guest work"))
-    return {"switch.call": call, "switch.return": ret}
+def compile_design(design: Design | str) -> dict[str, Script]:
+    """Both switch scripts of *design*."""
+    d = load_design(design) if isinstance(design, str) else design
+    return {p: compile_switch(d, p) for p in PATHS}
 
 
-def path_totals(path: dict[str, list[PathStep]]) -> dict[str, int]:
-    """Per round trip: how many times each cost is charged and each counter bumped."""
+def table_counts(design: Design | str) -> dict[str, int]:
+    """Per round trip, from the path table: ``ioctls`` (the ``count.ioctls`` the steps
+    declare), ``wakeups``, and ``ioctl_<kind>`` (steps naming each kind, charged or not)."""
+    d = load_design(design) if isinstance(design, str) else design
     out: dict[str, int] = {}
-    for steps in path.values():
-        for s in steps:
-            out[s.cost] = out.get(s.cost, 0) + s.times
-            for c, n in s.counters:
-                out[f"count.{c}"] = out.get(f"count.{c}", 0) + n
+    for p in PATHS:
+        for s in d.path(p):
+            for name, amount in s.count:
+                if isinstance(amount, int):
+                    out[name] = out.get(name, 0) + amount
+            if s.cost.startswith("ioctl_"):
+                out[s.cost] = out.get(s.cost, 0) + 1
     return out
 
 
-def variant(design: str, placement: str, handoff: str = "eventfd") -> Design:
-    """The built-in *design* with its call and return paths replaced by the prototype's."""
-    base = load_design(design)
-    paths = dict(base.paths)
-    for name, steps in prototype_path(design, placement, handoff).items():
-        paths[name] = tuple(Step(s.cost, "vp", s.times, s.counters) for s in steps)
-    return replace(base, name=f"{design}-prototype-{placement}",
-                   description=f"{base.description} -- switch paths of the vsmsim prototype "
-                               f"({placement}, {handoff} hand-off)",
-                   paths=paths, file="")
+def script_counts(scripts: dict[str, Script]) -> dict[str, int]:
+    """Per round trip, what the scripts issue: ``ioctls`` and ``ioctl_<kind>``."""
+    out: dict[str, int] = {"ioctls": 0}
+    for sc in scripts.values():
+        for op in sc.ioctls:
+            out["ioctls"] += 1
+            out[f"ioctl_{op.kind}"] = out.get(f"ioctl_{op.kind}", 0) + 1
+    return out
 
 
-def predicted_segments(design: str, placement: str, handoff: str, cost_ns: dict[str, float],
-                       guest_work: dict[str, float]) -> dict[str, float]:
-    """Predicted ns per measured segment: the path's steps priced with *cost_ns*, plus the
-    guest work measured separately (``vtl1`` in VTL1's run, ``vtl0`` in VTL0's)."""
-    out = dict.fromkeys(segments(design), 0.0)
-    for steps in prototype_path(design, placement, handoff).values():
-        for s in steps:
-            out[s.segment] += s.times * cost_ns[s.cost]
-    out["VTL1 KVM_RUN + guest work"] += guest_work["vtl1"]
-    out["VTL0 KVM_RUN + guest work"] += guest_work["vtl0"]
+def segments(design: Design | str) -> list[str]:
+    """The measured segments of a round trip, in order (what :func:`segment_of` names)."""
+    out = []
+    for sc in compile_design(design).values():
+        v, t = sc.source, sc.target
+        name = sc.path.split(".")[1]
+        if sc.handoff:
+            out += [f"{name}: VTL{v} ioctls", f"{name}: {sc.handoff}",
+                    f"{name}: VTL{t} ioctls"]
+        else:
+            out.append(f"{name}: move state VTL{v}->VTL{t}")
+        out.append(f"VTL{t} KVM_RUN + guest work")
+    return out
+
+
+def step_segments(design: Design | str) -> dict[str, list[tuple[str, object]]]:
+    """``{segment: [(cost, times), ...]}``: which of the table's charged steps fall in
+    each measured segment. A path's ``exit`` + ``uexit`` (+ ``vtl_state_switch``) span the
+    source's exit and the target's entry: they go to the target's KVM_RUN segment."""
+    d = load_design(design) if isinstance(design, str) else design
+    out: dict[str, list] = {s: [] for s in segments(d)}
+    for p in PATHS:
+        sc = compile_switch(d, p)
+        name = p.split(".")[1]
+        run = f"VTL{sc.target} KVM_RUN + guest work"
+        seg = f"{name}: VTL{sc.source} ioctls" if sc.handoff else \
+            f"{name}: move state VTL{sc.source}->VTL{sc.target}"
+        for s in d.path(p):
+            if s.cost in RUN_STEPS:
+                out[run].append((s.cost, s.times))
+                continue
+            if s.cost in HANDOFFS:
+                seg = f"{name}: {s.cost}"
+                out[seg].append((s.cost, s.times))
+                seg_after = f"{name}: VTL{sc.target} ioctls"
+                continue
+            if sc.handoff and seg == f"{name}: {sc.handoff}" and s.cost != "kvm_run":
+                seg = seg_after
+            out[seg].append((s.cost, s.times))
     return out

@@ -23,7 +23,7 @@ import time
 from ..calibrate import guest64
 from ..calibrate.kvm import KVM_RUN, Vm
 from ..calibrate.paths import _per_call
-from .paths import segments
+from .paths import segments, step_segments
 
 
 def _service_vm(kvm, cpuid, loops: int) -> Vm:
@@ -94,22 +94,60 @@ def measure_guest_work(kvm, loops: int, tsc_mhz: float, clock_ns: float, python_
     return {"vtl1": min(vtl1), "vtl0": min(vtl0), "service": min(service), "loops": loops}
 
 
+def measure_vmm_switch(samples: int = 2000, repeat: int = 3) -> float:
+    """The prototype VMM's own work per switch (the table's ``vmm_switch``), ns: building
+    the target's register and segment-register images (:func:`~vsmsim.prototype.vmm.
+    merge_regs`, ``merge_sregs``) as the VMMs do it, timed alone, net of the clock."""
+    from ..calibrate.paths import _clock_pair
+    from .vmm import merge_regs, merge_sregs
+    regs = [bytearray(144) for _ in range(3)]
+    sregs = [bytearray(320) for _ in range(3)]
+    clock = _clock_pair(samples)
+
+    def switch():
+        merge_regs(regs[0], regs[1], regs[2])
+        merge_sregs(sregs[0], sregs[1], sregs[2])
+
+    return max(0.0, min(_per_call(switch, samples) for _ in range(repeat)) - clock)
+
+
 def measured_segments(record) -> dict[str, list[float]]:
     """Per call, ns of each segment of :func:`vsmsim.prototype.paths.segments` from the
-    VMM's timestamps; the last segment is the guest's round trip minus the VMM's part."""
+    VMM's timestamps; VTL0's KVM_RUN segment is the guest's round trip minus the VMM's
+    part (VTL0's exit to its re-entry)."""
     st, names = record.stamps, segments(record.design)
     tsc = record.load["tsc_mhz"]
     rt = [t / tsc * 1e3 for t in record.guest_ticks]
-    if record.design == "planes":
-        order = ["exit0", "moved0", "exit1", "moved1"]
+    if all(record.handoffs.values()):
+        order = ["call.exit", "call.handoff", "call.woke", "call.run", "return.exit",
+                 "return.handoff", "return.woke", "return.run"]
     else:
-        order = ["exit0", "got0", "eintr1", "set1", "exit1", "got1", "woke0", "set0"]
+        order = ["call.exit", "call.run", "return.exit", "return.run"]
     out = {n: [] for n in names}
     for i in range(record.calls):
         for j in range(len(order) - 1):
             out[names[j]].append(st[order[j + 1]][i] - st[order[j]][i])
         out[names[-1]].append(rt[i] - (st[order[-1]][i] - st[order[0]][i]))
     return out
+
+
+def predicted_segments(design: str, cost_ns: dict[str, float], guest_work: dict) -> dict:
+    """Predicted ns per measured segment: the table's steps in it priced with *cost_ns*
+    (the profile with the prediction's overrides), plus the guest work measured apart
+    (``vtl1`` in VTL1's KVM_RUN segment, ``vtl0`` in VTL0's)."""
+    out = {}
+    for seg, steps in step_segments(design).items():
+        out[seg] = sum(cost_ns[c] * _times(t) for c, t in steps)
+    out["VTL1 KVM_RUN + guest work"] += guest_work["vtl1"]
+    out["VTL0 KVM_RUN + guest work"] += guest_work["vtl0"]
+    return out
+
+
+def _times(t) -> float:
+    if isinstance(t, int):
+        return float(t)
+    # one VP, two VTLs: N = 1, V = 2
+    return {"N": 1.0, "V": 2.0, "N*V": 2.0}[t]
 
 
 def simulate_roundtrip(design, profile_path: str, overrides: dict, guest_work_ns: float,

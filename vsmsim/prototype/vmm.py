@@ -1,33 +1,26 @@
-"""Minimal VMMs on /dev/kvm whose VTL switch does what a design's switch path does.
+"""Minimal VMMs in Python over raw KVM ioctls, one per design, executing its switch table.
 
-Each VMM runs VTL0's 64-bit caller (:data:`vsmsim.calibrate.guest64.CALLER`) and VTL1's
-service (:data:`~vsmsim.calibrate.guest64.SERVICE`) and moves the shared vCPU state
-across every VTL call and return with the state ioctls its design uses:
+Every prototype runs VTL0's caller (:data:`vsmsim.calibrate.guest64.CALLER`) and VTL1's
+service (``SERVICE``) as 64-bit guests; an I/O-port exit stands in for the VTL call and
+return hypercalls. What happens between those exits is the design's ``switch.call`` and
+``switch.return`` path table compiled by :func:`vsmsim.prototype.paths.compile_switch`:
+the state ioctls of each kind in the table's order, the MSR entries it counts, the
+hand-off it names and the parking it does. The layout comes from the design:
 
-``vm-per-vtl``
-    two VMs (one per VTL), one vCPU and one host thread each. VTL1's thread parks in
-    KVM_RUN with mp_state HALTED. A call: VTL0's thread gets the shared state (6 kinds,
-    :data:`SHARED_KINDS`), kicks VTL1's thread (immediate_exit + signal: KVM_RUN returns
-    EINTR), which sets mp_state RUNNABLE, sets the state and runs VTL1. A return: VTL1's
-    thread gets the state, sets mp_state HALTED, wakes VTL0's thread (eventfd or futex)
-    and parks again; VTL0's thread sets the state and re-enters. 12 state ioctls and one
-    KVM_SET_MP_STATE per switch.
-``apic-id-groups``
-    the same hand-offs with both vCPUs in one VM (VTL in the APIC ID group bits) and the
-    design's 8 state ioctls per switch (get and set of regs, sregs, fpu, msrs).
-``planes``
-    one VM, one vCPU per plane, one thread alternating KVM_RUN on the two; a switch moves
-    the shared general registers with KVM_GET_REGS + KVM_SET_REGS (sregs are private to
-    a plane, so they stay).
+* a hand-off in the table (``vm-per-vtl``, ``apic-id-groups``): a host thread per VTL;
+  ``vm-per-vtl`` puts each VTL in a VM of its own, ``apic-id-groups`` both vCPUs in one
+  VM (its N x V vCPUs); the threads can share a CPU or sit on two;
+* no hand-off (``planes``): one VM, a vCPU per plane, one thread alternating KVM_RUN.
 
-What is shared and what stays private follows the TLFS split used by the VSM series:
-general registers except rsp, rip and rflags, FPU/XMM, XCR0, debug registers, CR2 and a
-set of MSRs are shared; the rest of sregs is private to a VTL.
+State moved (the TLFS split the VSM series uses): the general registers except rsp, rip
+and rflags, the FPU/XSAVE area, XCR0 and the debug registers are the other VTL's; a
+VTL's segment and control registers are its own except CR2; events, MSRs and the
+LAPIC are each vCPU's own values (read and written back: the ioctls are real, the
+values do not change). Both guests set the shared MSRs alike.
 
 Every run records, per call, the guest's round trip (TSC ticks, from the caller's two
-``rdtsc``), the VMM's timestamps at each step boundary (``perf_counter_ns``) and counts
-of what the VMM did (KVM_RUN calls, state ioctls by kind, kicks, wake-ups), so the path
-of the prediction can be checked against what actually ran.
+``rdtsc``), the VMM's timestamps at each step boundary (``perf_counter_ns``) and what the
+VMM issued, so that the prediction's path can be checked against what actually ran.
 """
 
 from __future__ import annotations
@@ -43,36 +36,36 @@ from dataclasses import dataclass, field
 from ..calibrate import guest64
 from ..calibrate.kvm import (
     KVM_EXIT_IO,
+    KVM_GET_MP_STATE,
     KVM_RUN,
-    KVM_SET_MP_STATE,
     MP_STATE_HALTED,
     MP_STATE_RUNNABLE,
-    STATE_IOCTLS,
     KvmError,
     Vm,
+    msr_buffer,
+    path_state_ioctls,
+    vmm_msrs,
 )
 from ..calibrate.paths import KICK_SIGNAL, kick_handler
+from .paths import Script, compile_design
 
 #: The ioctl function the VMMs call (a module global, so a test can count the calls).
 ioctl = fcntl.ioctl
 
-#: State kinds a vm-per-vtl switch moves (get on the old VTL's vCPU, set on the new).
-SHARED_KINDS = ("regs", "sregs", "fpu", "xcrs", "debugregs", "msrs")
-#: State kinds an apic-id-groups switch moves (the design's 8 ioctls per switch).
-GROUP_KINDS = ("regs", "sregs", "fpu", "msrs")
-#: Hand-off mechanisms for waking VTL0's thread on a return.
-HANDOFFS = ("eventfd", "futex")
 DESIGNS = ("vm-per-vtl", "planes", "apic-id-groups")
 PLACEMENTS = ("same-cpu", "cross-cpu")
-#: Placements each design can express (planes has one thread: nothing to place apart).
-DESIGN_PLACEMENTS = {"vm-per-vtl": PLACEMENTS, "apic-id-groups": PLACEMENTS,
-                     "planes": ("same-cpu",)}
+#: Designs whose VTLs are two VMs (the rest put both vCPUs in one VM).
+TWO_VMS = ("vm-per-vtl",)
 
 _RUN_EXIT_REASON, _RUN_IO_PORT = 8, 34
-_MP_RUNNABLE = struct.pack("=I", MP_STATE_RUNNABLE)
-_MP_HALTED = struct.pack("=I", MP_STATE_HALTED)
-#: Offsets in kvm_regs / kvm_sregs of what stays private to a VTL.
+#: Offsets in kvm_regs / kvm_sregs(2) of what stays private to a VTL.
 _RSP, _RIP_FLAGS, _CR2 = slice(48, 56), slice(128, 144), slice(232, 240)
+
+
+def placements_of(design: str) -> tuple[str, ...]:
+    """The placements *design*'s prototype can express (one thread: only same-cpu)."""
+    scripts = compile_design(design)
+    return PLACEMENTS if all(s.handoff for s in scripts.values()) else ("same-cpu",)
 
 
 @dataclass
@@ -85,11 +78,11 @@ class RunRecord:
     warmup: int
     guest_ticks: list[int]              # guest-timed round trip per kept call
     stamps: dict[str, list[int]]        # VMM timestamps per kept call, by boundary name
-    counts: dict[str, int]              # what the VMM did over the kept calls
+    counts: dict[str, int]              # what the VMM issued over the kept calls
     guest_calls: int                    # calls the guest counted (its result pointer)
     service_ticks: list[int]            # VTL1's own timing of its work, per kept call
     cpus: tuple[int, int]
-    handoff: str = ""
+    handoffs: dict[str, str] = field(default_factory=dict)   # path -> hand-off step
     load: dict = field(default_factory=dict)
 
 
@@ -99,37 +92,127 @@ def _port(area) -> int:
     return struct.unpack_from("=H", area, _RUN_IO_PORT)[0]
 
 
-def _merge_regs(shared: bytearray, own: bytearray) -> bytearray:
-    """The other VTL's general registers with this VTL's own rsp, rip and rflags."""
-    out = bytearray(shared)
+def merge_regs(out: bytearray, shared: bytearray, own: bytearray) -> None:
+    """*out* = the other VTL's general registers with this VTL's rsp, rip and rflags."""
+    out[:] = shared
     out[_RSP] = own[_RSP]
     out[_RIP_FLAGS] = own[_RIP_FLAGS]
-    return out
 
 
-def _merge_sregs(shared: bytearray, own: bytearray) -> bytearray:
-    """This VTL's own segment and control registers with the other VTL's CR2."""
-    out = bytearray(own)
+def merge_sregs(out: bytearray, shared: bytearray, own: bytearray) -> None:
+    """*out* = this VTL's segment and control registers with the other VTL's CR2."""
+    out[:] = own
     out[_CR2] = shared[_CR2]
-    return out
 
 
-class _Waker:
-    """VTL0's thread blocks here until VTL1's thread wakes it (eventfd or futex)."""
+class _VtlState:
+    """One VTL's vCPU and its state buffers: ``got[kind]`` (last KVM_GET), ``put[kind]``
+    (what a KVM_SET writes), one msrs buffer per entry count."""
 
-    def __init__(self, mechanism: str):
-        if mechanism == "eventfd":
+    def __init__(self, vcpu, ioctls, msr_indices):
+        self.vcpu, self.fd, self.area = vcpu, vcpu.fd, vcpu.run_area
+        self.got, self.put = {}, {}
+        for kind, (_g, _s, size, _n) in ioctls.items():
+            if kind in ("msrs", "mp_state"):
+                continue
+            self.got[kind] = bytearray(size)
+        self.msrs: dict[int, bytearray] = {}
+        self.msr_indices = msr_indices
+        self.mp_runnable = bytearray(struct.pack("=I", MP_STATE_RUNNABLE))
+        self.mp_halted = bytearray(struct.pack("=I", MP_STATE_HALTED))
+        self.mp_got = bytearray(4)
+
+    def msr_buf(self, n: int) -> bytearray:
+        if n not in self.msrs:
+            self.msrs[n] = msr_buffer(self.msr_indices[:n])
+        return self.msrs[n]
+
+
+class _Plan:
+    """A script turned into ioctl calls: ``(fd, request, buffer, expected return)``."""
+
+    def __init__(self, sc: Script, vtls, ioctls):
+        self.script = sc
+        src, tgt = vtls[sc.source], vtls[sc.target]
+        self.src, self.tgt = src, tgt
+        for v in (src, tgt):
+            for k in ("regs", "sregs"):
+                v.put.setdefault(k, bytearray(len(v.got[k])))
+        self.before = [self._call(op, vtls, ioctls) for op in sc.before]
+        self.after = [self._call(op, vtls, ioctls) for op in sc.after]
+        self.parking = [self._call(op, vtls, ioctls) for op in sc.parking]
+
+    def _call(self, op, vtls, ioctls):
+        v = vtls[op.vtl]
+        other = vtls[1 - op.vtl]
+        if op.kind == "tlb_flush_inhibit":       # stand-in: see vsmsim.prototype.paths
+            return (v.fd, KVM_GET_MP_STATE, v.mp_got, -1, None)
+        get, put, _size, _name = ioctls[op.kind]
+        if op.kind == "msrs":
+            buf = v.msr_buf(op.entries)
+            return (v.fd, get if op.direction == "get" else put, buf, op.entries, None)
+        if op.kind == "mp_state":
+            if op.direction == "get":
+                return (v.fd, get, v.mp_got, -1, None)
+            return (v.fd, put, v.mp_halted if op.park else v.mp_runnable, -1, None)
+        if op.direction == "get":
+            return (v.fd, get, v.got[op.kind], -1, None)
+        if op.kind in ("regs", "sregs"):
+            # the VMM's own work (the table's vmm_switch): the target's image, built from
+            # the latest gets just before it is set
+            merge = merge_regs if op.kind == "regs" else merge_sregs
+            out, shared, own = v.put[op.kind], other.got[op.kind], v.got[op.kind]
+            return (v.fd, put, out, -1, lambda: merge(out, shared, own))
+        if op.kind in ("fpu", "xcrs", "debugregs"):
+            return (v.fd, put, other.got[op.kind], -1, None)  # shared: the other VTL's
+        return (v.fd, put, v.got[op.kind], -1, None)          # the vCPU's own (events, lapic)
+
+
+def _issue(calls) -> None:
+    for fd, req, buf, expect, prep in calls:
+        if prep is not None:
+            prep()
+        r = ioctl(fd, req, buf, True)
+        if expect >= 0 and r != expect:
+            raise KvmError(f"MSR ioctl {req:#x} handled {r} of {expect} entries")
+
+
+class _Wait:
+    """How a thread waits for the hand-off to it, and how the other thread hands off."""
+
+    def __init__(self, mechanism: str, vtl: _VtlState):
+        self.mechanism, self.vtl, self.fd, self.ident = mechanism, vtl, -1, None
+        if mechanism == "handoff_eventfd":
             self.fd = os.eventfd(0)
-            fd = self.fd
-            self.wake = lambda: os.eventfd_write(fd, 1)
-            self.wait = lambda: os.eventfd_read(fd)
-        elif mechanism == "futex":
-            self.fd = -1
-            lock = threading.Lock()
-            lock.acquire()
-            self.wake, self.wait = lock.release, lock.acquire
+        elif mechanism == "handoff_futex":
+            self.lock = threading.Lock()
+            self.lock.acquire()
+        elif mechanism != "kick_parked":
+            raise ValueError(f"hand-off {mechanism!r} is not prototyped")
+
+    def wake(self) -> None:
+        m = self.mechanism
+        if m == "handoff_eventfd":
+            os.eventfd_write(self.fd, 1)
+        elif m == "handoff_futex":
+            self.lock.release()
         else:
-            raise ValueError(f"handoff {mechanism!r}: allowed {', '.join(HANDOFFS)}")
+            self.vtl.vcpu.set_immediate_exit(1)    # a kick just before KVM_RUN is not lost
+            signal.pthread_kill(self.ident, KICK_SIGNAL)
+
+    def wait(self) -> None:
+        m = self.mechanism
+        if m == "handoff_eventfd":
+            os.eventfd_read(self.fd)
+        elif m == "handoff_futex":
+            self.lock.acquire()
+        else:
+            try:
+                ioctl(self.vtl.fd, KVM_RUN, 0)     # parked until kicked
+            except InterruptedError:
+                self.vtl.vcpu.set_immediate_exit(0)
+                return
+            raise KvmError("a parked vCPU left KVM_RUN without a kick")
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -137,7 +220,7 @@ class _Waker:
             self.fd = -1
 
 
-def _setup_pair(kvm, two_vms: bool, n_total: int, loops: int):
+def _setup(kvm, two_vms: bool, n_total: int, loops: int):
     """VMs and vCPUs for VTL0 (caller) and VTL1 (service); returns (vms, vcpu0, vcpu1)."""
     cpuid = kvm.supported_cpuid()
     vm0 = Vm(kvm, mem_size=guest64.MEM_SIZE, irqchip=True)
@@ -163,210 +246,198 @@ def _setup_pair(kvm, two_vms: bool, n_total: int, loops: int):
     return vms, vcpu0, vcpu1
 
 
-def run_threaded(kvm, design: str, calls: int, placement: str, cpus: tuple[int, int],
-                 loops: int, handoff: str = "eventfd", warmup: int = 20) -> RunRecord:
-    """vm-per-vtl (two VMs) or apic-id-groups (one VM): a thread per VTL, VTL1 parked in
-    KVM_RUN between calls. Must run on the main thread (it installs the kick handler)."""
-    kinds = SHARED_KINDS if design == "vm-per-vtl" else GROUP_KINDS
+def _prepare(kvm, design, vcpus):
+    """The compiled scripts, the per-VTL state and the ioctl plans of *design*."""
+    scripts = compile_design(design)
+    ioctls = path_state_ioctls(kvm)
+    most = max([op.entries for sc in scripts.values() for op in sc.ioctls] + [1])
+    indices = vmm_msrs(kvm, vcpus[0], most)
+    vtls = [_VtlState(v, ioctls, indices) for v in vcpus]
+    plans = {p: _Plan(sc, vtls, ioctls) for p, sc in scripts.items()}
+    used = {op.kind for sc in scripts.values() for op in sc.ioctls} | {"regs", "sregs"}
+    used -= {"tlb_flush_inhibit", "mp_state", "msrs"}
+    for v in vtls:                 # every buffer holds real state before the first set
+        for kind in sorted(used):
+            ioctl(v.fd, ioctls[kind][0], v.got[kind], True)
+        for buf in v.msrs.values():
+            ioctl(v.fd, ioctls["msrs"][0], buf, True)
+        v.put["regs"][:] = v.got["regs"]
+        v.put["sregs"][:] = v.got["sregs"]
+    return scripts, vtls, plans
+
+
+STAMPS = ("call.exit", "call.handoff", "call.woke", "call.run",
+          "return.exit", "return.handoff", "return.woke", "return.run")
+
+
+def run_design(kvm, design: str, calls: int, placement: str, cpus: tuple[int, int],
+               loops: int, warmup: int = 20) -> RunRecord:
+    """Run *design*'s prototype for *calls* VTL call round trips (after *warmup*).
+    Must run on the main thread (a kick's signal handler is installed there)."""
+    if design not in DESIGNS:
+        raise ValueError(f"design {design!r}: allowed {', '.join(DESIGNS)}")
+    if placement not in placements_of(design):
+        raise ValueError(f"{design}: placement {placement!r} not expressible (one thread)")
     n_total = calls + warmup
     if n_total > guest64.MAX_CALLS:
         raise ValueError(f"calls = {calls}: at most {guest64.MAX_CALLS - warmup}")
     cpu0, cpu1 = (cpus[0], cpus[0]) if placement == "same-cpu" else cpus
-    vms, vcpu0, vcpu1 = _setup_pair(kvm, design == "vm-per-vtl", n_total, loops)
-    names = ("exit0", "got0", "eintr1", "set1", "exit1", "got1", "woke0", "set0")
-    stamps = {k: [0] * n_total for k in names}
-    counts = {"kvm_run": 0, "kicks": 0, "wakeups": 0, "mp_state": 0,
-              **{f"ioctl_{k}": 0 for k in kinds}}
-    waker = _Waker(handoff)
-    gets = {k: STATE_IOCTLS[k][0] for k in kinds}
-    sets = {k: STATE_IOCTLS[k][1] for k in kinds}
-    buf0 = {k: vcpu0.state_buffer(k) for k in kinds}
-    buf1 = {k: vcpu1.state_buffer(k) for k in kinds}
-    for k in kinds:
-        vcpu1.get_state(k, buf1[k])
-    fd0, fd1, area0 = vcpu0.fd, vcpu1.fd, vcpu0.run_area
+    vms, vcpu0, vcpu1 = _setup(kvm, design in TWO_VMS, n_total, loops)
+    stamps = {k: [0] * n_total for k in STAMPS}
+    try:
+        scripts, vtls, plans = _prepare(kvm, design, (vcpu0, vcpu1))
+        if scripts["switch.call"].handoff:
+            guest_calls = _run_threaded(plans, vtls, n_total, stamps, (cpu0, cpu1))
+        else:
+            guest_calls = _run_one_thread(plans, vtls, n_total, stamps, cpu0)
+        ticks = guest64.results(vms[0], guest64.CALLER_RESULTS, n_total)
+        service = guest64.results(vms[-1], guest64.SERVICE_RESULTS, n_total)
+    finally:
+        for vm in vms:
+            vm.close()
+    counts = {"kvm_run": 2 * calls, "ioctls": 0}
+    for sc in scripts.values():
+        for op in sc.ioctls:
+            counts["ioctls"] += calls
+            key = f"ioctl_{op.kind}"
+            counts[key] = counts.get(key, 0) + calls
+        if sc.handoff:
+            counts[sc.handoff] = counts.get(sc.handoff, 0) + calls
+    return RunRecord(design, placement, calls, warmup, ticks[warmup:],
+                     {k: v[warmup:] for k, v in stamps.items()}, counts, guest_calls,
+                     service[warmup:], (cpu0, cpu1),
+                     {p: sc.handoff for p, sc in scripts.items()})
+
+
+def _run_one_thread(plans, vtls, n_total, stamps, cpu) -> int:
+    """One thread alternating KVM_RUN on the two vCPUs (a design without hand-offs)."""
+    call, ret = plans["switch.call"], plans["switch.return"]
+    v0, v1 = vtls
+    clock = time.perf_counter_ns
+    s = [stamps[k] for k in ("call.exit", "call.run", "return.exit", "return.run")]
+    saved = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpu})
+        for i in range(n_total + 1):
+            ioctl(v0.fd, KVM_RUN, 0)
+            t = clock()
+            port = _port(v0.area)
+            if port == guest64.PORT_DONE:
+                break
+            if port != guest64.PORT_CALL:
+                v0.vcpu.expect_io(guest64.PORT_CALL)
+            if i >= n_total:
+                raise KvmError("the guest made more calls than asked")
+            s[0][i] = t
+            _issue(call.before)
+            _issue(call.after)
+            s[1][i] = clock()
+            ioctl(v1.fd, KVM_RUN, 0)
+            s[2][i] = clock()
+            if _port(v1.area) != guest64.PORT_RETURN:
+                v1.vcpu.expect_io(guest64.PORT_RETURN)
+            _issue(ret.before)
+            _issue(ret.after)
+            s[3][i] = clock()
+    finally:
+        os.sched_setaffinity(0, saved)
+    for k in ("call.handoff", "call.woke", "return.handoff", "return.woke"):
+        stamps[k] = []
+    return (v0.vcpu.regs()[12] - guest64.CALLER_RESULTS) // 8
+
+
+def _run_threaded(plans, vtls, n_total, stamps, cpus) -> int:
+    """A host thread per VTL; VTL0's is this (main) thread, VTL1's a new one."""
+    call, ret = plans["switch.call"], plans["switch.return"]
+    v0, v1 = vtls
+    to1 = _Wait(call.script.handoff, v1)     # how VTL1's thread waits (for a call)
+    to0 = _Wait(ret.script.handoff, v0)      # how VTL0's thread waits (for a return)
     failure: list[BaseException] = []
     stopping = [False]
     started = threading.Event()
 
     def vtl1_thread():
         clock = time.perf_counter_ns
-        s_eintr, s_set, s_exit, s_got = (stamps[k] for k in ("eintr1", "set1", "exit1", "got1"))
+        woke, run, exit_, hand = (stamps[k] for k in ("call.woke", "call.run", "return.exit",
+                                                      "return.handoff"))
         try:
-            os.sched_setaffinity(0, {cpu1})
-            ioctl(fd1, KVM_SET_MP_STATE, _MP_HALTED)
+            os.sched_setaffinity(0, {cpus[1]})
+            if to1.mechanism == "kick_parked":
+                v1.vcpu.set_mp_state(MP_STATE_HALTED)      # the first park
             started.set()
             i = 0
             while True:
-                try:
-                    ioctl(fd1, KVM_RUN, 0)          # parked until kicked
-                    raise KvmError("parked VTL1 vCPU left KVM_RUN without a kick")
-                except InterruptedError:
-                    t = clock()
-                    vcpu1.set_immediate_exit(0)
+                to1.wait()
+                t = clock()
                 if stopping[0]:
                     return
-                s_eintr[i] = t
-                ioctl(fd1, KVM_SET_MP_STATE, _MP_RUNNABLE)
-                for k in kinds:
-                    if k == "regs":
-                        buf = _merge_regs(buf0["regs"], buf1["regs"])
-                    elif k == "sregs":
-                        buf = _merge_sregs(buf0["sregs"], buf1["sregs"])
-                    else:
-                        buf = buf0[k]
-                    ioctl(fd1, sets[k], buf, True)
-                s_set[i] = clock()
-                ioctl(fd1, KVM_RUN, 0)
-                s_exit[i] = clock()
-                if _port(vcpu1.run_area) != guest64.PORT_RETURN:
-                    vcpu1.expect_io(guest64.PORT_RETURN)
-                for k in kinds:
-                    ioctl(fd1, gets[k], buf1[k], True)
-                ioctl(fd1, KVM_SET_MP_STATE, _MP_HALTED)
-                s_got[i] = clock()
+                woke[i] = t
+                _issue(call.after)
+                run[i] = clock()
+                ioctl(v1.fd, KVM_RUN, 0)
+                exit_[i] = clock()
+                if _port(v1.area) != guest64.PORT_RETURN:
+                    v1.vcpu.expect_io(guest64.PORT_RETURN)
+                _issue(ret.before)
+                hand[i] = clock()
                 i += 1
-                waker.wake()
+                to0.wake()
+                _issue(ret.parking)
         except BaseException as e:  # noqa: BLE001 - reported by VTL0's thread
             failure.append(e)
             started.set()
-            waker.wake()
+            if to0.mechanism != "kick_parked":
+                to0.wake()
 
     th = threading.Thread(target=vtl1_thread, name="vsmsim-proto-vtl1", daemon=True)
     saved = os.sched_getaffinity(0)
     clock = time.perf_counter_ns
-    s_exit0, s_got0, s_woke0, s_set0 = (stamps[k] for k in ("exit0", "got0", "woke0", "set0"))
-    guest_calls = 0
+    exit0, hand0, woke0, run0 = (stamps[k] for k in ("call.exit", "call.handoff",
+                                                     "return.woke", "return.run"))
     handler = kick_handler()
     handler.__enter__()  # left only after VTL1's thread is gone: a late kick must not kill
     try:
-        os.sched_setaffinity(0, {cpu0})
+        os.sched_setaffinity(0, {cpus[0]})
+        to0.ident = threading.get_ident()
         th.start()
         started.wait(5.0)
-        ident = th.ident
+        to1.ident = th.ident
         for i in range(n_total + 1):
-            ioctl(fd0, KVM_RUN, 0)
+            ioctl(v0.fd, KVM_RUN, 0)
             t = clock()
-            port = _port(area0)
+            port = _port(v0.area)
             if port == guest64.PORT_DONE:
                 break
             if port != guest64.PORT_CALL:
-                vcpu0.expect_io(guest64.PORT_CALL)
+                v0.vcpu.expect_io(guest64.PORT_CALL)
             if i >= n_total:
                 raise KvmError("the guest made more calls than asked")
-            s_exit0[i] = t
-            for k in kinds:
-                ioctl(fd0, gets[k], buf0[k], True)
-            s_got0[i] = clock()
-            vcpu1.set_immediate_exit(1)
-            signal.pthread_kill(ident, KICK_SIGNAL)
-            waker.wait()
-            s_woke0[i] = clock()
+            exit0[i] = t
+            _issue(call.before)
+            hand0[i] = clock()
+            to1.wake()
+            _issue(call.parking)
+            to0.wait()
+            woke0[i] = clock()
             if failure:
                 raise KvmError(f"VTL1 thread failed: {failure[0]}")
-            for k in kinds:
-                if k == "regs":
-                    buf = _merge_regs(buf1["regs"], buf0["regs"])
-                elif k == "sregs":
-                    buf = _merge_sregs(buf1["sregs"], buf0["sregs"])
-                else:
-                    buf = buf1[k]
-                ioctl(fd0, sets[k], buf, True)
-            s_set0[i] = clock()
-        guest_calls = (vcpu0.regs()[12] - guest64.CALLER_RESULTS) // 8
+            _issue(ret.after)
+            run0[i] = clock()
+        return (v0.vcpu.regs()[12] - guest64.CALLER_RESULTS) // 8
     finally:
         stopping[0] = True
         if th.is_alive():
-            vcpu1.set_immediate_exit(1)
-            try:
-                signal.pthread_kill(th.ident, KICK_SIGNAL)
-            except (ProcessLookupError, TypeError):
-                pass
+            if to1.mechanism == "kick_parked":
+                v1.vcpu.set_immediate_exit(1)
+                try:
+                    signal.pthread_kill(th.ident, KICK_SIGNAL)
+                except (ProcessLookupError, TypeError):
+                    pass
+            else:
+                to1.wake()
             th.join(2.0)
         if not th.is_alive():
             handler.__exit__(None, None, None)
         os.sched_setaffinity(0, saved)
-        waker.close()
-        ticks = guest64.results(vms[0], guest64.CALLER_RESULTS, n_total)
-        service = guest64.results(vms[-1], guest64.SERVICE_RESULTS, n_total)
-        for vm in vms:
-            vm.close()
-    if failure:
-        raise KvmError(f"VTL1 thread failed: {failure[0]}")
-    kept = calls
-    # What ran over the kept calls: derived from the loop structure above (a test counts
-    # the real ioctl calls independently).
-    counts["kvm_run"] = 2 * kept
-    counts["kicks"] = counts["wakeups"] = kept
-    counts["mp_state"] = 2 * kept
-    for k in kinds:
-        counts[f"ioctl_{k}"] = 4 * kept
-    return RunRecord(design, placement, kept, warmup, ticks[warmup:],
-                     {k: v[warmup:] for k, v in stamps.items()}, counts, guest_calls,
-                     service[warmup:], (cpu0, cpu1), handoff)
-
-
-def run_planes(kvm, calls: int, placement: str, cpus: tuple[int, int], loops: int,
-               warmup: int = 20) -> RunRecord:
-    """planes: one VM, a vCPU per plane, one thread alternating KVM_RUN; each switch moves
-    the shared general registers (KVM_GET_REGS on the old plane, KVM_SET_REGS on the new)."""
-    if placement != "same-cpu":
-        raise ValueError("planes runs on one thread: placement must be same-cpu")
-    n_total = calls + warmup
-    if n_total > guest64.MAX_CALLS:
-        raise ValueError(f"calls = {calls}: at most {guest64.MAX_CALLS - warmup}")
-    vms, vcpu0, vcpu1 = _setup_pair(kvm, False, n_total, loops)
-    names = ("exit0", "moved0", "exit1", "moved1")
-    stamps = {k: [0] * n_total for k in names}
-    get_regs, set_regs = STATE_IOCTLS["regs"][0], STATE_IOCTLS["regs"][1]
-    r0, r1 = vcpu0.state_buffer("regs"), vcpu1.state_buffer("regs")
-    vcpu1.get_state("regs", r1)
-    fd0, fd1, area0, area1 = vcpu0.fd, vcpu1.fd, vcpu0.run_area, vcpu1.run_area
-    clock = time.perf_counter_ns
-    s_exit0, s_moved0, s_exit1, s_moved1 = (stamps[k] for k in names)
-    saved = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {cpus[0]})
-        for i in range(n_total + 1):
-            ioctl(fd0, KVM_RUN, 0)
-            t = clock()
-            port = _port(area0)
-            if port == guest64.PORT_DONE:
-                break
-            if port != guest64.PORT_CALL:
-                vcpu0.expect_io(guest64.PORT_CALL)
-            if i >= n_total:
-                raise KvmError("the guest made more calls than asked")
-            s_exit0[i] = t
-            ioctl(fd0, get_regs, r0, True)
-            ioctl(fd1, set_regs, _merge_regs(r0, r1), True)
-            s_moved0[i] = clock()
-            ioctl(fd1, KVM_RUN, 0)
-            s_exit1[i] = clock()
-            if _port(area1) != guest64.PORT_RETURN:
-                vcpu1.expect_io(guest64.PORT_RETURN)
-            ioctl(fd1, get_regs, r1, True)
-            ioctl(fd0, set_regs, _merge_regs(r1, r0), True)
-            s_moved1[i] = clock()
-        guest_calls = (vcpu0.regs()[12] - guest64.CALLER_RESULTS) // 8
-        ticks = guest64.results(vms[0], guest64.CALLER_RESULTS, n_total)
-        service = guest64.results(vms[0], guest64.SERVICE_RESULTS, n_total)
-    finally:
-        os.sched_setaffinity(0, saved)
-        for vm in vms:
-            vm.close()
-    counts = {"kvm_run": 2 * calls, "ioctl_regs": 4 * calls, "kicks": 0, "wakeups": 0,
-              "mp_state": 0}
-    return RunRecord("planes", placement, calls, warmup, ticks[warmup:],
-                     {k: v[warmup:] for k, v in stamps.items()}, counts, guest_calls,
-                     service[warmup:], (cpus[0], cpus[0]))
-
-
-def run_design(kvm, design: str, calls: int, placement: str, cpus: tuple[int, int],
-               loops: int, handoff: str = "eventfd", warmup: int = 20) -> RunRecord:
-    """Run *design*'s prototype for *calls* VTL call round trips (after *warmup*)."""
-    if design == "planes":
-        return run_planes(kvm, calls, placement, cpus, loops, warmup)
-    if design in ("vm-per-vtl", "apic-id-groups"):
-        return run_threaded(kvm, design, calls, placement, cpus, loops, handoff, warmup)
-    raise ValueError(f"design {design!r}: allowed {', '.join(DESIGNS)}")
+        to0.close()
+        to1.close()
