@@ -24,6 +24,7 @@ import pandas as pd
 from . import names
 from ._version import __version__
 from .atomic import atomic_dir
+from .overload import overload
 
 PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
 
@@ -45,7 +46,9 @@ class Result:
         """A result from the engine's hand-over (:func:`vsmsim.engine.harvest.harvest`)."""
         fields = dict(fields)
         fields["meta"] = {"vsmsim_version": __version__, **fields["meta"]}
-        return cls(**fields)
+        res = cls(**fields)
+        res.meta["overload"] = overload(res)  # saved in manifest.json; see vsmsim.overload
+        return res
 
     @property
     def name(self) -> str:
@@ -107,7 +110,11 @@ class Result:
                 rows.append(("compute_share", f"vtl{v}", v,
                              float(res[f"compute{v}_ns"].sum()) / total, "share"))
         if "vmm_ns" in self.meta:
-            rows.append(("vmm_cpu_share", "", -1, float(self.meta["vmm_ns"]) / total, "share"))
+            # Of the CPU time the VM used (VP time plus the VMM estimate): bounded by 1 even
+            # when host threads off the VPs do VMM work; vmm_cpus is that work in CPUs.
+            vmm = float(self.meta["vmm_ns"])
+            rows.append(("vmm_cpu_share", "", -1, vmm / (vmm + total), "share"))
+            rows.append(("vmm_cpus", "", -1, vmm / max(self.measured_ns, 1), "CPUs"))
         if "vtl0_tax" in self.meta:
             rows.append(("vtl0_tax", "", 0, float(self.meta["vtl0_tax"]), "share"))
         secs = self.measured_ns / 1e9
