@@ -12,6 +12,10 @@ TRACE = "trace.json"
 # A comparison directory (Comparison.save): one result directory per design, plus these.
 COMPARISON = "comparison.csv"
 COMPARISON_MANIFEST = "comparison.json"
+COMPARISON_INTERVALS = "intervals.csv"      # per metric and design: mean and 95 % interval
+COMPARISON_DIFFERENCES = "differences.csv"  # paired differences against the first design
+COMPARISON_RUNS = "replications.csv"        # every replication's summary, long
+REPORT = "report.html"
 BASELINE_DIR = "_vsm-off"
 
 # A sweep directory.

@@ -86,6 +86,7 @@ class Result:
         for (kind, vtl), g in woke.groupby(["kind", "vtl"], observed=True, sort=True):
             d = g["delivery_ns"].dropna().to_numpy(dtype=float)
             if len(d):
+                rows.append(("wakeup_n", str(kind), int(vtl), float(len(d)), "count"))
                 rows.append(("wakeup_p50", str(kind), int(vtl), float(np.percentile(d, 50)), "ns"))
                 rows.append(("wakeup_p99", str(kind), int(vtl), float(np.percentile(d, 99)), "ns"))
         sw = self.switches
@@ -160,11 +161,13 @@ def _latency_rows(rows, kind, vtl, g):
     r = g["response_ns"].dropna().to_numpy(dtype=float)
     rows.append(("pending", kind, vtl, float(len(g) - len(d)), "count"))
     if len(d):
+        rows.append(("delivery_n", kind, vtl, float(len(d)), "count"))
         rows.append(("delivery_mean", kind, vtl, float(d.mean()), "ns"))
         for name, q in PERCENTILES:
             rows.append((f"delivery_{name}", kind, vtl, float(np.percentile(d, q)), "ns"))
         rows.append(("delivery_max", kind, vtl, float(d.max()), "ns"))
     if len(r):
+        rows.append(("response_n", kind, vtl, float(len(r)), "count"))
         rows.append(("response_mean", kind, vtl, float(r.mean()), "ns"))
         for name, q in PERCENTILES:
             rows.append((f"response_{name}", kind, vtl, float(np.percentile(r, q)), "ns"))
@@ -172,6 +175,7 @@ def _latency_rows(rows, kind, vtl, g):
     if g["resumed_ns"].notna().any():  # calls into a higher VTL: the caller resumed
         rt = (g["resumed_ns"] - g["raised_ns"]).dropna().to_numpy(dtype=float)
         if len(rt):
+            rows.append(("roundtrip_n", kind, vtl, float(len(rt)), "count"))
             rows.append(("roundtrip_mean", kind, vtl, float(rt.mean()), "ns"))
             rows.append(("roundtrip_p50", kind, vtl, float(np.percentile(rt, 50)), "ns"))
             rows.append(("roundtrip_p99", kind, vtl, float(np.percentile(rt, 99)), "ns"))

@@ -15,7 +15,7 @@ from ..costs import CostProfile
 from ..designs import Design
 from ..errors import InputError
 from ..stats import aggregate
-from .executors import EXECUTORS, RUNNERS, check, make_tasks
+from .executors import EXECUTORS, RUNNERS, check, make_tasks, pool_or_serial
 from .grid import Plan, make_plan
 from .store import RunStore
 
@@ -200,6 +200,8 @@ def sweep(scenario, grid: dict | None = None, replications: int = 1, executor: s
         raise InputError(f"scheduler {scheduler!r} is for executor='dask' "
                          f"(got executor={executor!r})")
     sc = _as_scenario(scenario)
+    if executor != "dask" or not scheduler:
+        executor = pool_or_serial(executor, "sweep")
     plan = make_plan(sc, grid, replications)
     check(plan, executor)
     store = RunStore(out) if out is not None else None
