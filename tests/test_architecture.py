@@ -25,8 +25,8 @@ FLOORS = [
     ("workloads", ["workloads"]),
     ("config", ["config", "schema_doc"]),
     ("engine", ["record", "engine"]),
-    ("results", ["results", "check", "trace"]),
-    ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype"]),
+    ("results", ["results", "check", "trace", "overload", "explain"]),
+    ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype", "report"]),
     ("commands", ["cli", "__main__", "__init__"]),
 ]
 
