@@ -18,7 +18,7 @@ PKG = Path(vsmsim.__file__).parent
 #: The floors of the package, lowest first. A module may import only from its own floor or
 #: below, never from above; the floors are the one-way data flow of the architecture.
 FLOORS = [
-    ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists",
+    ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists", "labels",
               "overrides"]),
     ("schema", ["schema", "engine.clock", "engine.work"]),
     ("designs and costs", ["costs", "designs"]),

@@ -125,6 +125,12 @@ class Result:
         out = pd.DataFrame(rows, columns=["metric", "kind", "vtl", "value", "unit"])
         return out
 
+    def explain(self, irq_id: int) -> str:
+        """Interrupt *irq_id*'s life step by step, as text (:func:`vsmsim.explain.explain`)."""
+        from .explain import explain_text
+
+        return explain_text(self, irq_id)
+
     def latency(self, kind: str | None = None, vtl: int | None = None,
                 which: str = "delivery") -> pd.Series:
         """Delivered latencies (``delivery`` or ``response``), ns, after the warmup."""

@@ -59,6 +59,9 @@ def unguarded_main() -> str | None:
     path = getattr(main, "__file__", None)
     if not path or not str(path).endswith(".py"):
         return None
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return None  # python -m pkg: multiprocessing does not import a package's __main__
     frame = inspect.currentframe()
     line = None
     while frame is not None:
