@@ -206,18 +206,22 @@ def match_exits(result) -> pd.DataFrame:
 
     by_src = {(int(s), int(t)): (int(i), p) for s, t, i, p in
               zip(df["src_vp"], df["raised_ns"], df["id"], df["path"].astype(str))}
-    recv = {}
-    for vp, g in df.groupby("vp"):
-        lead, paths = [], []
-        for t, i, p in zip(g["raised_ns"], g["id"], g["path"].astype(str)):
-            deliver = p.split(">")[-1]
-            none = sum(s.ns for s in steps(deliver) if s.payer == "none")
-            if any(s.payer == "receiver" for s in steps(deliver)):
-                lead.append(int(t) + none)
-                paths.append((int(i), deliver))
-        order = np.argsort(lead, kind="stable")
-        recv[int(vp)] = (np.asarray(lead)[order], [paths[k] for k in order])
-    for vp, a, b in zip(ex["vp"], ex["start_ns"], ex["end_ns"]):
+    # Per VP, the interrupts whose delivery has receiver steps: (lead, id, path, start),
+    # lead = raise + the latency-only steps before the receiver's exit.
+    recv: dict = {}
+    starts = df["start_ns"].fillna(-1).astype("int64").to_numpy()
+    for t, i, p, vp in zip(df["raised_ns"], df["id"], df["path"].astype(str), df["vp"]):
+        deliver = p.split(">")[-1]
+        st = steps(deliver)
+        if any(s.payer == "receiver" for s in st):
+            lead = int(t) + sum(s.ns for s in st if s.payer == "none")
+            recv.setdefault(int(vp), []).append((lead, int(i), deliver, int(starts[int(i)])))
+    for v in recv.values():
+        v.sort()
+    used: set = set()
+    order = np.lexsort((ex["start_ns"].to_numpy(), ex["vp"].to_numpy()))
+    for vp, a, b in zip(ex["vp"].to_numpy()[order], ex["start_ns"].to_numpy()[order],
+                        ex["end_ns"].to_numpy()[order]):
         vp, a, b = int(vp), int(a), int(b)
         hit = by_src.get((vp, a))
         if hit is not None and "send." in hit[1]:
@@ -225,10 +229,19 @@ def match_exits(result) -> pd.DataFrame:
             if any(s.payer == "sender" for s in steps(send)):
                 rows.append((vp, a, b, hit[0], send))
                 continue
-        lead, paths = recv.get(vp, (np.zeros(0), []))
-        k = int(np.searchsorted(lead, a + 0.5)) - 1
-        if k >= 0:
-            rows.append((vp, a, b, paths[k][0], paths[k][1]))
-        else:
+        # The earliest unused interrupt whose exit can be this one: its lead has passed and
+        # its handler had not started before the exit's end.
+        pick = None
+        for lead, i, p, start in recv.get(vp, ()):
+            if lead > a + 0.5:
+                break
+            if i in used or 0 <= start < b:
+                continue
+            pick = (i, p)
+            break
+        if pick is None:
             rows.append((vp, a, b, -1, ""))
+        else:
+            used.add(pick[0])
+            rows.append((vp, a, b, pick[0], pick[1]))
     return pd.DataFrame(rows, columns=cols)
