@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -28,8 +27,20 @@ def _latency_groups(res: dict) -> list[tuple[str, int]]:
     return sorted(seen, key=lambda kv: (kv[1], kv[0]))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+_slug = names.plot_stem
+
+
+def clear_plots(out_dir) -> list[Path]:
+    """Remove the plot files (png, svg) directly in *out_dir*: a re-plot owns its directory,
+    so plots of groups or metrics that no longer exist do not stay beside the new ones."""
+    out_dir = Path(out_dir)
+    gone = []
+    if out_dir.is_dir():
+        for fmt in names.PLOT_FORMATS:
+            for f in out_dir.glob(f"*.{fmt}"):
+                f.unlink(missing_ok=True)
+                gone.append(f)
+    return gone
 
 
 def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
@@ -41,6 +52,7 @@ def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
     """
     res = as_results(results)
     written = []
+    clear_plots(out_dir)
 
     def emit(fig, stem):
         try:
@@ -133,6 +145,7 @@ def _plot_sweep(path: Path, formats) -> list[Path]:
     metrics = [c for c in runs.columns if c.startswith(("delivery_p99[", "residency["))
                and not c.endswith(("_ci_low", "_ci_high"))]
     written = []
+    clear_plots(path)
     for m in metrics:
         fig = latency_vs_vcpus(runs, m, x=x, hue=hue)
         try:

@@ -207,6 +207,7 @@ def sweep(scenario, grid: dict | None = None, replications: int = 1, executor: s
     store = RunStore(out) if out is not None else None
     done: dict = {}
     if store is not None:
+        store.own([r.key for r in plan.runs])  # a rerun owns its directory
         store.write_plan(plan.describe())
         done = store.load([r.key for r in plan.runs], retry_failed=retry_failed)
     todo = [r for r in plan.runs if r.key not in done]
