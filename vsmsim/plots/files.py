@@ -10,7 +10,7 @@ from .. import names
 from .bars import counter_bars, residency_bars
 from .latency import latency_cdf, latency_vs_vcpus, wakeup_histogram
 from .style import as_results, save_figure
-from .timeline import timeline
+from .timeline import timeline, timeline_zoom, zoom_event
 
 #: Subdirectory of a saved comparison holding the VSM-off baseline (not a design).
 BASELINE_DIR = names.BASELINE_DIR
@@ -46,9 +46,11 @@ def clear_plots(out_dir) -> list[Path]:
 def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
     """Write every standard plot of *results* (Comparison, dict or Result) into *out_dir*.
 
-    Files: ``latency_<kind>_vtl<v>`` (delivery CDF per interrupt kind and VTL),
-    ``wakeups`` (when any interrupt woke its target), ``residency``, ``counters`` and
-    ``timeline``; one file per format. Each is written atomically. Returns the paths.
+    Files: ``latency_<kind>_vtl<v>`` (delivery CDF per interrupt kind and VTL;
+    ``roundtrip_<kind>_vtl<v>`` for VTL calls and intercepts), ``wakeups`` (when any
+    interrupt woke its target), ``residency``, ``counters``, ``timeline`` and
+    ``timeline_zoom`` (around the first higher-VTL interrupt, when a timeline was
+    recorded); one file per format. Plot files already in *out_dir* are removed first. Each is written atomically. Returns the paths.
     """
     res = as_results(results)
     written = []
@@ -60,14 +62,23 @@ def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
         finally:
             fig.clear()
 
+    from ..workloads import call_kinds
+
     for kind, vtl in _latency_groups(res):
-        emit(latency_cdf(res, kind=kind, vtl=vtl), f"latency_{_slug(kind)}_vtl{vtl}")
+        if kind in call_kinds():  # delivery of a call is its switch, a constant: the
+            emit(latency_cdf(res, kind=kind, vtl=vtl, which="roundtrip"),  # round trip varies
+                 f"roundtrip_{_slug(kind)}_vtl{vtl}")
+        else:
+            emit(latency_cdf(res, kind=kind, vtl=vtl), f"latency_{_slug(kind)}_vtl{vtl}")
     if any(bool(r.measured()["woke"].any()) for r in res.values()):
         emit(wakeup_histogram(res), "wakeups")
     emit(residency_bars(res), "residency")
     emit(counter_bars(res), "counters")
     emit(timeline(res if len(res) > 1 else next(iter(res.values())), vps=_timeline_vps(res)),
          "timeline")
+    first = next(iter(res.values()))
+    if first.timeline is not None and zoom_event(first) is not None:
+        emit(timeline_zoom(first), "timeline_zoom")
     return written
 
 
