@@ -66,7 +66,7 @@ def sample_metric(metric: str) -> str | None:
 def format_value(value, unit: str, ascii: bool = False) -> str:
     """*value* in *unit* (ns, share, count, 1/s, CPUs) for people: ``12.3 µs``, ``4.90 %``.
 
-    ns are written in ns below 1 µs, µs below 1 ms, else ms; shares in percent with
+    ns are written in ns below 1 µs, µs below 1 ms, ms below 1 s, else s; shares in percent with
     three significant digits; counts with thousands separators; *ascii* writes ``us``
     for µs (for plain-text mail).
     """
@@ -79,7 +79,9 @@ def format_value(value, unit: str, ascii: bool = False) -> str:
             return f"{v:.0f} ns"
         if abs(v) < 1e6:
             return f"{v / 1e3:.3g} {us}" if abs(v) < 1e5 else f"{v / 1e3:.0f} {us}"
-        return f"{v / 1e6:.3g} ms"
+        if abs(v) < 1e9:
+            return f"{v / 1e6:.3g} ms"
+        return f"{v / 1e9:.3g} s"
     if unit == "share":
         return f"{v * 100:.3g} %"
     if unit == "count":
@@ -98,7 +100,7 @@ def format_interval(mean, lo, hi, unit: str, ascii: bool = False) -> str:
         return text
     half = (float(hi) - float(lo)) / 2
     num, _, suffix = text.partition(" ")
-    scale = {"µs": 1e3, "us": 1e3, "ms": 1e6, "ns": 1.0, "%": 0.01}.get(suffix, 1.0)
+    scale = {"µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9, "ns": 1.0, "%": 0.01}.get(suffix, 1.0)
     h = half / scale
     hs = f"{h:.2g}" if h < 100 else f"{h:,.0f}"
     return f"{num} {'+-' if ascii else '±'}{hs} {suffix}".rstrip()

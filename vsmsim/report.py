@@ -276,3 +276,62 @@ def design_text(design, profile=None) -> str:
             ns = prof.mean(st.cost)
             lines.append(f"    {st.cost:{w}} {times:>5} {st.payer:8} {ns:>8,.0f} ns  {cnt}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- scenario scripts
+def scenario_args(doc: str, argv=None, replications: int = 3):
+    """The command line of a ``scenarios/q*.py`` script: ``--replications N``, ``--out``,
+    ``--quick`` (a short run for tests and a first look). Prints the question (the
+    docstring's first line) and what the answer depends on, and returns the arguments."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
+                                epilog=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--replications", type=int, default=replications, metavar="N",
+                   help=f"replications per design (default {replications}): 95 %% intervals")
+    p.add_argument("--out", default="results", help="where the plots and tables go")
+    p.add_argument("--quick", action="store_true", help="short runs, fewer points")
+    args = p.parse_args(argv)
+    print(question_text(doc))
+    return args
+
+
+def question_text(doc: str) -> str:
+    """The question (first line) and the "It depends on" paragraph of a scenario docstring."""
+    lines = doc.strip().splitlines()
+    text = " ".join(lines)
+    dep = ""
+    if "It depends on:" in text:
+        dep = text.split("It depends on:", 1)[1].split("    python ")[0].strip()
+        dep = " ".join(dep.split())
+    return lines[0] + (f"\nIt depends on: {dep}" if dep else "")
+
+
+def rep_values(cmp, design: str, metric: str, kind: str = "", vtl: int = -1):
+    """*metric*'s value in every replication of *design* (a numpy array, NaN if absent)."""
+    import numpy as np
+
+    r = cmp.runs
+    sel = r[(r["design"] == design) & (r["metric"] == metric) & (r["kind"] == kind)
+            & (r["vtl"] == vtl)]
+    out = np.full(cmp.replications, np.nan)
+    for rep, v in zip(sel["replication"], sel["value"]):
+        out[int(rep)] = float(v)
+    return out
+
+
+def ci_text(values, unit: str, ascii: bool = False) -> str:
+    """``mean ±half unit`` over replications (``mean unit`` with one)."""
+    from .stats import mean_interval
+
+    _n, mean, _sd, lo, hi = mean_interval(values)
+    return format_interval(mean, lo, hi, unit, ascii)
+
+
+def fixed_table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows of cells as a right-aligned fixed-width table (first column left-aligned)."""
+    ws = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda cells: "  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(map(str, cells), ws)))
+    line = fmt(header)
+    return "\n".join([line, "-" * len(line), *map(fmt, rows)])

@@ -38,6 +38,24 @@ def _warn_overload(command: str, results) -> None:
             print(f"vsmsim {command}: warning [{label}]: {ov['message']}", file=sys.stderr)
 
 
+def _check_invariants(command: str, results, quiet: bool = False) -> int:
+    """Run vsmsim.check on every result; one line; 1 when an invariant is broken."""
+    from ..check import check
+
+    bad = {label: check(res, raise_on_error=False) for label, res in results.items()}
+    bad = {k: v for k, v in bad.items() if v}
+    if not bad:
+        if quiet:
+            return 0
+        print(f"invariants (vsmsim.check, docs/model.md): hold for "
+              f"{'every design' if len(results) > 1 else 'this run'}")
+        return 0
+    for label, problems in bad.items():
+        print(f"vsmsim {command}: [{label}] {len(problems)} invariant(s) broken; first: "
+              f"{problems[0]}", file=sys.stderr)
+    return 1
+
+
 def cmd_run(args) -> int:
     from ..api import simulate
     from ..report import header_text, text_table
@@ -60,7 +78,7 @@ def cmd_run(args) -> int:
     print(header_text(res.scenario, [res.design])[1])
     print(text_table({res.design: res}, res.scenario.get("headline") or None, ascii=ascii))
     _warn_overload("run", {res.design: res})
-    return 0
+    return _check_invariants("run", {res.design: res})
 
 
 def cmd_compare(args) -> int:
@@ -91,6 +109,7 @@ def cmd_compare(args) -> int:
     written = cmp.save(out, plots=formats)
     if args.report and cmp.results:
         written.append(write_report(cmp, out, written, command=args.command_line))
+    broken = 0
     if args.format == "csv":
         if cmp.results:
             sys.stdout.write(cmp.summary().to_csv())
@@ -100,14 +119,17 @@ def cmd_compare(args) -> int:
               f"-> {out}")
         if cmp.results:
             print(comparison_text(cmp, ascii=args.format == "text"))
+            broken = _check_invariants("compare", cmp.results)
         for p in written:
             print(f"{'report' if p.suffix == '.html' else 'plot'}: {p}")
+    if args.format == "csv":
+        broken = _check_invariants("compare", cmp.results, quiet=True) if cmp.results else 0
     _warn_overload("compare", cmp.results)
     for label, tb in cmp.failures.items():
         last = tb.strip().splitlines()[-1] if tb.strip() else "?"
         print(f"vsmsim compare: design {label!r} failed: {last} (traceback in "
               f"{out / 'comparison.json'})", file=sys.stderr)
-    return 1 if cmp.failures else 0
+    return 1 if cmp.failures or (cmp.results and broken) else 0
 
 
 def cmd_explain(args) -> int:
