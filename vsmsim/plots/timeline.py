@@ -226,7 +226,7 @@ def timeline_zoom(result, irq_id: int | None = None, pad: float = 0.25):
     a, b = int(row["raised_ns"]), int(row["end_ns"]) if not pd.isna(row["end_ns"]) else \
         int(row["raised_ns"]) + 10_000
     m = max(int((b - a) * pad), 200)
-    fig = timeline.__wrapped__(r, vps=[int(row["vp"])], window=(a - m, b + m))
+    fig = timeline.__wrapped__(r, vps=[int(row["vp"])], window=(max(a - m, 0), b + m))
     ax = fig.axes[0]
     marks = [("raised", a)]
     if not pd.isna(row["start_ns"]):
