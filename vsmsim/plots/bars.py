@@ -131,7 +131,8 @@ def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True, per: str 
     colors = design_colors(names)
     fig = new_figure(min(12.0, max(7.0, 0.32 * len(names) * len(counters) + 5.0)), 4.4)
     ax, vmm = fig.subplots(1, 2, width_ratios=[3.0, 1.0])
-    unit = f"per {per[:-1] if per.endswith('s') else per}" if per else "per second"
+    singular = {"switches": "switch", "interrupts": "interrupt"}.get(per or "", (per or "").rstrip("s"))
+    unit = f"per {singular}" if per else "per second"
     fig.suptitle(f"{scenario_name(res)}: KVM events {unit}"
                  + ("" if per else " of simulated time"))
     if not names:
@@ -176,7 +177,7 @@ def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True, per: str 
     vmm.set_xticks(np.arange(len(names)), names, rotation=30, ha="right", fontsize=7)
     vmm.set_ylim(0, max([v * 100 for v in share if v == v] + [0.1]) * 1.3)
     vmm.set_ylabel("VMM share of the VM's CPU time (%)")
-    vmm.set_title("vmm_cpu_share", fontsize=8)
+    vmm.set_title("VMM CPU time (vmm_cpu_share)", fontsize=8)
     vmm.grid(axis="x", visible=False)
     ax.legend(title="design", loc="upper left", fontsize=7, ncols=2 if len(names) > 3 else 1)
     return fig

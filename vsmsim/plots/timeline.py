@@ -232,10 +232,12 @@ def timeline_zoom(result, irq_id: int | None = None, pad: float = 0.25):
     if not pd.isna(row["start_ns"]):
         marks.append(("handler start", int(row["start_ns"])))
     marks.append(("handler end", b))
-    for label, t in marks:
+    for k, (label, t) in enumerate(marks):
         ax.axvline(t / 1e3, color="#444444", lw=0.8, ls="--")
-        ax.text(t / 1e3, -0.55, f" {label}", fontsize=7, va="bottom", ha="left",
-                rotation=0, color="#444444")
+        # Staggered, so that marks close together (a short handler) stay readable.
+        ax.text(t / 1e3, -0.55 + 0.3 * (k % 2), f" {label}", fontsize=7, va="bottom",
+                ha="left", color="#444444",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
     fig.suptitle(f"{r.name} [{name}]: zoom on interrupt #{int(row['id'])} ({row['kind']} to "
                  f"VTL{int(row['vtl'])}, VP{int(row['vp'])})\ndelivery "
                  f"{int(row['start_ns']) - a:,} ns, response {b - a:,} ns "
