@@ -28,27 +28,37 @@ SCENARIO = {
 }
 
 
-def main():
+def main(argv=None):
     import vsmsim
+    from vsmsim.report import ci_text, fixed_table, rep_values, scenario_args
 
+    args = scenario_args(__doc__, argv)
     busy = vsmsim.Scenario.model_validate(SCENARIO)
+    if args.quick:
+        busy = busy.with_overrides({"duration": "6ms", "warmup": "1ms"})
     halted = busy.with_overrides({"name": "q2-inactive-timers-halted",
                                   "workload": busy.to_input()["workload"][1:]})
-    rows = []
+    rows, failed = [], 0
     for label, sc in (("busy", busy), ("halted", halted)):
-        cmp = vsmsim.compare(sc, baseline=False)
-        cmp.save(f"results/{sc.name}/compare")
-        for design, res in cmp.results.items():
-            lat = res.latency("timer", vtl=1)
-            n = len(lat)
-            c = res.counters
-            rows.append((label, design, lat.median() / 1e3, lat.quantile(0.99) / 1e3,
-                         c["wakeups"] / n, c["uexits"] / n, c["ioctls"] / n))
-    print(f"{'VTL0':7s} {'design':16s} {'p50 us':>8s} {'p99 us':>8s} {'wake/exp':>9s} "
-          f"{'uexit/exp':>9s} {'ioctl/exp':>9s}")
-    for r in rows:
-        print(f"{r[0]:7s} {r[1]:16s} {r[2]:8.2f} {r[3]:8.2f} {r[4]:9.2f} {r[5]:9.2f} {r[6]:9.2f}")
+        cmp = vsmsim.compare(sc, baseline=False, replications=args.replications)
+        out = f"{args.out}/{sc.name}/compare"
+        for p in cmp.save(out, plots=("png",)):
+            print(f"plot: {p}")
+        failed += len(cmp.failures)
+        for design in cmp.designs:
+            n = rep_values(cmp, design, "wakeup_n", "timer", 1)
+            per = {c: rep_values(cmp, design, c) / n for c in ("wakeups", "uexits", "ioctls")}
+            rows.append([label, design,
+                         ci_text(rep_values(cmp, design, "wakeup_p50", "timer", 1), "ns"),
+                         ci_text(rep_values(cmp, design, "wakeup_p99", "timer", 1), "ns"),
+                         f"n={n.mean():,.0f}",
+                         *(ci_text(per[c], "") for c in ("wakeups", "uexits", "ioctls"))])
+    print(f"\nVTL1 timer wake-up latency and host work per expiry, mean ±95 % interval over "
+          f"{args.replications} replications (n: expiries per run):")
+    print(fixed_table(["VTL0", "design", "wake-up p50", "wake-up p99", "n", "wakeups/exp",
+                       "uexits/exp", "ioctls/exp"], rows))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -35,24 +35,37 @@ SCENARIO = {
 }
 
 
-def main():
-    import vsmsim
+def main(argv=None):
+    import numpy as np
 
+    import vsmsim
+    from vsmsim.report import ci_text, fixed_table, rep_values, scenario_args
+
+    args = scenario_args(__doc__, argv)
     sc = vsmsim.Scenario.model_validate(SCENARIO)
-    cmp = vsmsim.compare(sc)
-    cmp.save(f"results/{sc.name}/compare")
-    print(f"{'design':16s} {'rt p50 us':>10s} {'rt p99 us':>10s} {'switch us':>10s} "
-          f"{'1e5 trans s':>11s} {'1e6 trans s':>11s}")
-    for design, res in cmp.results.items():
-        calls = res.measured()
-        calls = calls[calls.kind == "vtl-call"]
-        rt = (calls.resumed_ns - calls.raised_ns).dropna().astype(float)
-        sw = res.switches[res.switches.reason.isin(["call", "return"])]
-        mean_switch = float((sw.end_ns - sw.start_ns).dropna().astype(float).mean())
-        print(f"{design:16s} {rt.median() / 1e3:10.2f} {rt.quantile(0.99) / 1e3:10.2f} "
-              f"{mean_switch / 1e3:10.2f} {1e5 * mean_switch / 1e9:11.3f} "
-              f"{1e6 * mean_switch / 1e9:11.2f}")
+    if args.quick:
+        sc = sc.with_overrides({"duration": "6ms", "warmup": "1ms"})
+    cmp = vsmsim.compare(sc, replications=args.replications)
+    for p in cmp.save(f"{args.out}/{sc.name}/compare", plots=("png",)):
+        print(f"plot: {p}")
+    rows = []
+    for d in cmp.designs:
+        calls = rep_values(cmp, d, "switch_count", "call")
+        rets = rep_values(cmp, d, "switch_count", "return")
+        mean_switch = ((rep_values(cmp, d, "switch_mean", "call") * calls
+                        + rep_values(cmp, d, "switch_mean", "return") * rets) / (calls + rets))
+        rows.append([d, ci_text(rep_values(cmp, d, "roundtrip_p50", "vtl-call", 1), "ns"),
+                     ci_text(rep_values(cmp, d, "roundtrip_p99", "vtl-call", 1), "ns"),
+                     f"n={np.nanmean(rep_values(cmp, d, 'roundtrip_n', 'vtl-call', 1)):,.0f}",
+                     ci_text(mean_switch, "ns"),
+                     ci_text(1e5 * mean_switch, "ns"), ci_text(1e6 * mean_switch, "ns")])
+    print(f"\nVTL call round trip and projected VSM boot switch time (10^5 and 10^6 "
+          f"transitions x the mean call/return switch), mean ±95 % interval over "
+          f"{args.replications} replications:")
+    print(fixed_table(["design", "round trip p50", "p99", "n", "switch mean",
+                       "1e5 transitions", "1e6 transitions"], rows))
+    return 1 if cmp.failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,7 +11,7 @@ share): the design whose overhead grows with N loses past the break-even N print
 the end. It depends on: `send.ipi.logical` / `send.pv-ipi` (`scan_per_vcpu` x N*V or N),
 `posted` capability (APIC ID groups cannot post), and the switch paths for the calls.
 
-    python scenarios/q4_ipi_scaling.py          # prints the table, ~1 minute
+    python scenarios/q4_ipi_scaling.py          # the table and the break-even N (~15 s)
 """
 
 import vsmsim
@@ -52,29 +52,63 @@ def variant(sc, n, mode):
     return vsmsim.Scenario.model_validate(data)
 
 
-def main():
+def main(argv=None):
+    import numpy as np
+
+    from vsmsim.report import ci_text, fixed_table, rep_values, scenario_args
+
+    args = scenario_args(__doc__, argv)
     sc = vsmsim.Scenario.model_validate(SCENARIO)
-    print(f"{'mode':9s} {'VPs':>5s} {'design':16s} {'IPI p50 us':>11s} {'scanned/s':>12s} "
-          f"{'overhead':>9s}")
-    overhead = {}
+    vps = VPS
+    if args.quick:
+        sc, vps = sc.with_overrides({"duration": "2ms", "warmup": "500us"}), [4, 16]
+    rows, verdicts, failed = [], {}, 0
     for mode in MODES:
-        for n in VPS:
-            for design in DESIGNS:
-                res = vsmsim.simulate(variant(sc, n, mode).with_overrides({"design": design}))
-                kind = "pv-ipi" if mode == "pv-ipi" else "ipi"
-                lat = res.latency(kind)
-                share = res.residency["compute0_ns"].sum() / res.residency["total_ns"].sum()
-                overhead[(mode, n, design)] = 1 - share
-                secs = res.measured_ns / 1e9
-                print(f"{mode:9s} {n:5d} {design:16s} {lat.median() / 1e3:11.2f} "
-                      f"{res.counters['scanned_vcpus'] / secs:12.3g} {1 - share:9.4f}")
+        for n in vps:
+            cmp = vsmsim.compare(variant(sc, n, mode), DESIGNS, baseline=False,
+                                 replications=args.replications)
+            failed += len(cmp.failures)
+            if n == vps[-1]:
+                for p in cmp.save(f"{args.out}/{sc.name}/compare-{mode}-{n}", plots=("png",)):
+                    print(f"plot: {p}")
+            kind = "pv-ipi" if mode == "pv-ipi" else "ipi"
+            secs = cmp[DESIGNS[0]].measured_ns / 1e9
+            for d in cmp.designs:
+                rows.append([mode, n, d, ci_text(rep_values(cmp, d, "delivery_p50", kind, 0), "ns"),
+                             f"n={np.nanmean(rep_values(cmp, d, 'delivery_n', kind, 0)):,.0f}",
+                             ci_text(rep_values(cmp, d, "scanned_vcpus") / secs, "1/s"),
+                             ci_text(1 - rep_values(cmp, d, "compute_share", "vtl0", 0), "share")])
+            # Paired: the VP time not left to VTL0, APIC ID groups minus each other design.
+            diff = cmp.differences(reference="apic-id-groups")
+            diff = diff[(diff["metric"] == "compute_share") & (diff["kind"] == "vtl0")]
+            for _, r in diff.iterrows():
+                verdicts[(mode, r["design"], n)] = r
+    print(f"\nIPI cost against vCPU count, mean ±95 % interval over {args.replications} "
+          f"replications (n: IPIs handled per run; overhead: 1 - VTL0 compute share):")
+    print(fixed_table(["mode", "VPs", "design", "IPI p50", "n", "scanned vCPUs", "overhead"],
+                      rows))
+    print("\nBreak-even: APIC ID groups against each design, on the VTL0 compute share "
+          "(paired per replication; a side is called only when its interval excludes 0):")
     for mode in MODES:
         for other in DESIGNS[1:]:
-            worse = [n for n in VPS
-                     if overhead[(mode, n, "apic-id-groups")] > overhead[(mode, n, other)]]
-            better = [n for n in VPS if n not in worse]
-            print(f"{mode}: APIC ID groups vs {other}: cheaper for VTL0 at "
-                  f"{better or 'no'} VPs, dearer at {worse or 'no'} VPs")
+            calls = []
+            for n in vps:
+                r = verdicts[(mode, other, n)]
+                # compute_share(other) - compute_share(groups) > 0: groups leaves VTL0 less.
+                side = ("groups dearer" if r["ci_low"] > 0 else "groups cheaper"
+                        if r["ci_high"] < 0 else "within noise")
+                calls.append(f"{n}: {side}")
+            dearer = [n for n in vps if verdicts[(mode, other, n)]["ci_low"] > 0]
+            if not dearer:
+                even = f"groups not shown dearer up to {vps[-1]} VPs"
+            elif dearer[0] == vps[0]:
+                even = f"groups dearer already at {vps[0]} VPs"
+            else:
+                prev = vps[vps.index(dearer[0]) - 1]
+                even = f"break-even between {prev} and {dearer[0]} VPs"
+            print(f"  {mode:9s} vs {other:16s} {'; '.join(calls)} -> {even}")
+    return 1 if failed else 0
+
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -35,26 +35,39 @@ SCENARIO = {
 HANDOFFS = ["1us", "3.5us", "5us", "10us", "25us"]
 
 
-def main():
-    import vsmsim
+def main(argv=None):
+    import numpy as np
 
+    import vsmsim
+    from vsmsim.report import ci_text, fixed_table, rep_values, scenario_args
+
+    args = scenario_args(__doc__, argv)
     sc = vsmsim.Scenario.model_validate(SCENARIO)
-    print(f"{'handoff':>7s} {'design':12s} {'rt p50 us':>10s} {'wake/switch':>12s} "
-          f"{'ioctl/switch':>13s} {'VTL0 share':>11s}")
-    for w in HANDOFFS:
-        for design in ("vm-per-vtl", "planes"):
-            res = vsmsim.simulate(sc.with_overrides({"design": design,
-                                                     "costs.override.handoff_futex": w,
-                                                     "costs.override.kick_parked": w}))
-            calls = res.measured()
-            calls = calls[calls.kind == "vtl-call"]
-            rt = (calls.resumed_ns - calls.raised_ns).dropna().astype(float)
-            c = res.counters
-            sw = max(c["switches"], 1)
-            share = res.residency["compute0_ns"].sum() / res.residency["total_ns"].sum()
-            print(f"{w:>7s} {design:12s} {rt.median() / 1e3:10.2f} {c['wakeups'] / sw:12.2f} "
-                  f"{c['ioctls'] / sw:13.2f} {share:11.3f}")
+    handoffs = HANDOFFS
+    if args.quick:
+        sc, handoffs = sc.with_overrides({"duration": "4ms", "warmup": "1ms"}), ["1us", "25us"]
+    rows, failed = [], 0
+    for w in handoffs:
+        cmp = vsmsim.compare(sc.with_overrides({"costs.override.handoff_futex": w,
+                                                "costs.override.kick_parked": w}),
+                             ["vm-per-vtl", "planes"], replications=args.replications)
+        failed += len(cmp.failures)
+        for p in cmp.save(f"{args.out}/{sc.name}/compare-handoff-{w}", plots=("png",)):
+            print(f"plot: {p}")
+        for d in cmp.designs:
+            sw = rep_values(cmp, d, "switches")
+            rows.append([w, d, ci_text(rep_values(cmp, d, "roundtrip_p50", "vtl-call", 1), "ns"),
+                         f"n={np.nanmean(rep_values(cmp, d, 'roundtrip_n', 'vtl-call', 1)):,.0f}",
+                         ci_text(rep_values(cmp, d, "wakeups") / sw, ""),
+                         ci_text(rep_values(cmp, d, "ioctls") / sw, ""),
+                         ci_text(rep_values(cmp, d, "vtl0_tax", "", 0), "share")])
+    print(f"\nVTL call round trip and host work per switch against the hand-off cost "
+          f"(handoff_futex = kick_parked), mean ±95 % interval over {args.replications} "
+          f"replications (counters and switches over the same measured window):")
+    print(fixed_table(["hand-off", "design", "round trip p50", "n", "wakeups/switch",
+                       "ioctls/switch", "VTL0 tax"], rows))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,15 +18,15 @@ PKG = Path(vsmsim.__file__).parent
 #: The floors of the package, lowest first. A module may import only from its own floor or
 #: below, never from above; the floors are the one-way data flow of the architecture.
 FLOORS = [
-    ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists",
+    ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists", "labels",
               "overrides", "userfile"]),
     ("schema", ["schema", "engine.clock", "engine.work"]),
     ("designs and costs", ["costs", "designs"]),
     ("workloads", ["workloads"]),
     ("config", ["config", "schema_doc"]),
     ("engine", ["record", "engine"]),
-    ("results", ["results", "check", "laws", "trace"]),
-    ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype"]),
+    ("results", ["results", "check", "laws", "trace", "overload", "explain"]),
+    ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype", "report"]),
     ("commands", ["cli", "__main__", "__init__"]),
 ]
 

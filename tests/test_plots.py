@@ -94,10 +94,10 @@ def test_wakeup_histogram_panels(cmp):
         assert ax.get_title(loc="left").startswith(d)
         assert len(ax.patches) > 0
     assert "µs" in axes[-1].get_xlabel()
-    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
-    assert labels == ["timer: deliver.inactive.timer"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["timer: target VTL inactive: notify, switch up (deliver.inactive.timer)"]
     by_kind = plots.wakeup_histogram(cmp, by="kind")
-    assert [t.get_text() for t in by_kind.axes[0].get_legend().get_texts()] == ["timer"]
+    assert [t.get_text() for t in by_kind.legends[0].get_texts()] == ["timer"]
 
 
 def test_timeline_exact_and_rebuilt(cmp):
@@ -156,7 +156,7 @@ def test_latency_vs_vcpus_lines_and_bands():
     assert [ln.get_label() for ln in lines] == ["apic-id-groups", "planes"]
     assert to_hex(lines[1].get_color()) == plots.DESIGN_COLORS["planes"]
     assert len(ax.collections) == 2  # one band per design
-    assert "µs" in ax.get_ylabel() and ax.get_xlabel() == "vm.vps"
+    assert "µs" in ax.get_ylabel() and ax.get_xlabel() == "VPs (vm.vps)"
     means = df[df.design == "planes"].groupby("vm.vps")["delivery_p99[ipi,vtl0]"].mean() / 1e3
     assert list(lines[1].get_ydata()) == pytest.approx(list(means))
     # A points table with its own interval columns (the sweep's aggregate), no hue.
@@ -203,3 +203,112 @@ def test_plot_saved_rejects_other_dirs(tmp_path):
     assert str(e.value) == f"{empty}: not a vsmsim result or comparison directory"
     with pytest.raises(InputError):
         plots.plot_saved(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------ issue 17: honest plots
+def side_text(fig):
+    return "\n".join(t.get_text() for t in fig.axes[1].texts)
+
+
+def test_cdf_x_range_fits_the_data_and_shows_n(cmp):
+    fig = plots.latency_cdf(cmp, kind="timer", vtl=1)
+    lo, hi = fig.axes[0].get_xlim()
+    ns = np.concatenate([cmp[d].latency("timer", 1).to_numpy() for d in DESIGNS])
+    assert lo == pytest.approx(ns[ns > 0].min() / 1e3 / 1.25)
+    assert hi == pytest.approx(ns.max() / 1e3 * 1.25)
+    text = side_text(fig)
+    for d in DESIGNS:
+        n = len(cmp[d].latency("timer", 1))
+        assert any(line.startswith(d) and line.split()[-1] == str(n) for line in text.splitlines())
+    assert fig.axes[1].texts[0].get_fontsize() >= 7.5
+    assert "delivery latency (raise to handler start)" in fig.axes[0].get_xlabel()
+    assert "timer interrupts to VTL1" in fig.get_suptitle()
+
+
+def test_cdf_notes_coinciding_designs_and_zero_latencies():
+    r = vsmsim.simulate(scenario(duration="3ms"))
+    fig = plots.latency_cdf({"a": r, "b": r}, kind="timer", vtl=1)
+    assert "a and b coincide" in side_text(fig)
+    # Zero latencies: drawn at the axis' left edge and counted, not clamped to 1 ns.
+    z = dataclasses.replace(r, interrupts=r.interrupts.copy())
+    i = z.interrupts.index[(z.interrupts.kind == "timer") & (z.interrupts.vtl == 1)
+                           & (z.interrupts.raised_ns >= 1_000_000)][:3]
+    z.interrupts.loc[i, "start_ns"] = z.interrupts.loc[i, "raised_ns"]
+    z.interrupts.loc[i, "delivery_ns"] = 0
+    fig = plots.latency_cdf(z, kind="timer", vtl=1)
+    lo = fig.axes[0].get_xlim()[0]
+    assert lo > 0.5  # µs: the fastest non-zero latency sets it, not 1 ns
+    step = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == r.design][0]
+    assert step.get_xdata()[0] == pytest.approx(lo)
+    assert "3 at 0 ns, drawn at the left edge" in side_text(fig)
+
+
+def test_roundtrip_cdf_for_vtl_calls(tmp_path):
+    r = vsmsim.simulate(scenario(workload=[{"kind": "compute"},
+                                           {"kind": "vtl-call", "rate": 20000,
+                                            "service": {"dist": "exp", "mean": "2us"}}]))
+    fig = plots.latency_cdf(r, kind="vtl-call", vtl=1, which="roundtrip")
+    x = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == r.design][0].get_xdata()
+    assert x.max() - x.min() > 5  # µs: spread by the service times, not a vertical line
+    assert "round trip" in fig.axes[0].get_xlabel()
+    names = {p.name for p in plots.plot_results(r, tmp_path)}
+    assert "roundtrip_vtl-call_vtl1.png" in names and "latency_vtl-call_vtl1.png" not in names
+
+
+def test_wakeup_histogram_tight_range_and_explained_causes(cmp):
+    fig = plots.wakeup_histogram(cmp)
+    lo, hi = fig.axes[0].get_xlim()
+    d = np.concatenate([cmp[n].measured().query("woke")["delivery_ns"].dropna().to_numpy(float)
+                        for n in DESIGNS])
+    assert lo == pytest.approx(d[d > 0].min() / 1.15 / 1e3)
+    assert hi == pytest.approx(d.max() * 1.15 / 1e3)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("target VTL inactive" in t and "(deliver.inactive" in t for t in labels)
+
+
+def test_residency_shows_the_share_outside_vtl0_on_its_own_scale():
+    c = vsmsim.compare(scenario(duration="4ms"), designs=["vm-per-vtl", "planes"])
+    fig = plots.residency_bars(c)
+    zoom = fig.axes[1]
+    assert "VTL0" not in [b.get_label() for b in zoom.containers]
+    top = max(sum(v for k, v in plots.residency_shares(c[d]).items() if k != "VTL0")
+              for d in c.designs) * 100
+    assert zoom.get_ylim()[1] == pytest.approx(top * 1.45)
+    text = "\n".join(t.get_text() for t in zoom.texts)
+    assert "trans.+exits" in text
+    tax = c["planes"].meta["vtl0_tax"] * 100
+    assert f"VTL0 tax {tax:.2g}%" in text
+
+
+def test_counter_bars_per_event_linear_and_vmm_share(cmp):
+    fig = plots.counter_bars(cmp, per="interrupts", log=False)
+    ax = fig.axes[0]
+    r = cmp["vm-per-vtl"]
+    h = ax.containers[DESIGNS.index("vm-per-vtl")].patches[0].get_height()
+    assert h == pytest.approx(r.counters["exits"] / r.counters["interrupts"])
+    assert ax.get_yscale() == "linear" and "per interrupt" in fig.get_suptitle()
+    vmm = fig.axes[1]
+    share = r.summary().set_index("metric")["value"]["vmm_cpu_share"] * 100
+    assert vmm.patches[DESIGNS.index("vm-per-vtl")].get_height() == pytest.approx(share)
+
+
+def test_sweep_plot_has_human_labels_and_the_number_of_runs():
+    rows = [{"vm.vps": n, "design": d, "delivery_p99[timer,vtl1]": 1000.0 * n + k}
+            for n in (2, 4, 8) for d in ("planes", "vm-per-vtl") for k in range(3)]
+    fig = plots.latency_vs_vcpus(pd.DataFrame(rows), "delivery_p99[timer,vtl1]")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "p99 delivery latency, timer to VTL1 (µs)"
+    assert ax.get_xlabel() == "VPs (vm.vps)"
+    assert "3 runs per point" in ax.get_title()
+
+
+def test_timeline_zoom_around_one_vtl1_event(cmp):
+    r = cmp["vm-per-vtl"]
+    fig = plots.timeline_zoom(r)
+    from vsmsim.plots.timeline import zoom_event
+    row = zoom_event(r)
+    assert int(row["vtl"]) == 1
+    lo, hi = fig.axes[0].get_xlim()
+    assert lo * 1e3 < row["raised_ns"] and hi * 1e3 > row["end_ns"]
+    assert hi - lo < 1000  # µs: a zoom, not the 2 ms overview
+    assert f"#{int(row['id'])}" in fig.get_suptitle()

@@ -344,7 +344,7 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "8 runs (4 points x 2 replications): 8 ran, 0 reused, 0 failed" in text
     assert str(out) in text
-    assert (out / f"{metric}.png").stat().st_size > 1000
+    assert (out / "delivery_p99-timer-vtl1.png").stat().st_size > 1000
     assert cli_main(args) == 0
     assert "0 ran, 8 reused" in capsys.readouterr().out
     assert cli_main(args + ["--plot", "no_such_metric"]) == 2

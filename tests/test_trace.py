@@ -166,3 +166,59 @@ def test_without_timeline(res):
     cats = {e.get("cat") for e in real(ev)}
     assert {"handler", "transition", "send", "flow"} <= cats
     assert not cats & {"exit", "work", "idle"}
+
+
+# ---------------------------------------------------------------- path steps (issue 17)
+def _inside(parent, events):
+    a, b = round(parent["ts"] * 1000), round((parent["ts"] + parent["dur"]) * 1000)
+    return [e for e in events if e["cat"] == "step" and e["pid"] == parent["pid"]
+            and e["tid"] == parent["tid"] and a <= round(e["ts"] * 1000) < b]
+
+
+def test_transitions_carry_their_path_cause_and_one_sub_slice_per_step(res):
+    from handsums import SWITCH_STEPS
+
+    ev = [e for e in trace_events(res) if e["ph"] == "X"]
+    tr = [e for e in ev if e["cat"] == "transition" and not e["args"].get("unfinished")]
+    assert tr
+    for e in tr:
+        reason = e["args"]["reason"]
+        assert e["args"]["path"] == f"switch.{reason}"
+        subs = _inside(e, ev)
+        names = [s["args"]["cost"] + (f"*{s['args']['times']}" if s["args"]["times"] != 1 else "")
+                 for s in subs]
+        assert names == SWITCH_STEPS["vm-per-vtl"][reason]  # written by hand, not from the table
+        assert sum(round(s["dur"] * 1000) for s in subs) == round(e["dur"] * 1000)
+    causes = [e for e in tr if e["args"]["reason"] == "interrupt"]
+    assert causes and all("cause_id" in e["args"] for e in causes)
+    df = res.interrupts.set_index("id")
+    ends = [df.loc[e["args"]["cause_id"], "start_ns"] == round((e["ts"] + e["dur"]) * 1000)
+            for e in causes]
+    assert sum(ends) >= 0.9 * len(ends)  # the handler usually starts as the entry ends
+
+
+def test_exit_slices_name_their_cause_and_latency_only_steps_sit_on_a_host_track(res):
+    from handsums import INACTIVE_TIMER_STEPS
+
+    ev = [e for e in trace_events(res) if e["ph"] == "X"]
+    timer_exits = [e for e in ev if e["cat"] == "exit" and e["args"].get("path") ==
+                   "deliver.inactive.timer"]
+    assert timer_exits
+    none, recv = INACTIVE_TIMER_STEPS["vm-per-vtl"]
+    df = res.interrupts.set_index("id")
+    for e in timer_exits:
+        assert e["name"].startswith("exit: timer #") and e["args"]["cause_kind"] == "timer"
+        assert [s["args"]["cost"] for s in _inside(e, ev)] == recv
+        irq = e["args"]["cause_id"]
+        host = [h for h in ev if h["cat"] == "host" and h["args"]["id"] == irq]
+        assert [h["args"]["cost"] for h in host] == none
+        # The host steps run from the raise; the receiver's exit follows when the VP is free.
+        assert round(host[0]["ts"] * 1000) == df.loc[irq, "raised_ns"]
+        assert round((host[-1]["ts"] + host[-1]["dur"]) * 1000) <= round(e["ts"] * 1000)
+    meta = [e for e in trace_events(res) if e["ph"] == "M" and e["name"] == "thread_name"]
+    assert any(m["args"]["name"] == "host (latency only)" for m in meta)
+
+
+def test_steps_can_be_left_out(res):
+    ev = trace_events(res, steps=False)
+    assert not [e for e in ev if e.get("cat") in ("step", "host")]

@@ -66,13 +66,18 @@ def attach_baseline(res: Result, base: Result) -> None:
 
     VTL0 work is its background compute plus its guest programs' ``ctx.run`` time.
     """
-    def work(r):
-        rz = r.residency
+    tax = vtl0_tax(res.residency, base.residency)
+    if tax is not None:
+        res.meta["vtl0_tax"] = tax
+
+
+def vtl0_tax(residency, base_residency) -> float | None:
+    """1 - VTL0 work in *residency* / VTL0 work in *base_residency* (None if the latter is 0)."""
+    def work(rz):
         total = rz["compute0_ns"].sum()
         if "task0_ns" in rz:  # results saved before task time was recorded lack it
             total += rz["task0_ns"].sum()
         return float(total)
 
-    with_vsm, without = work(res), work(base)
-    if without > 0:
-        res.meta["vtl0_tax"] = 1.0 - with_vsm / without
+    without = work(base_residency)
+    return 1.0 - work(residency) / without if without > 0 else None

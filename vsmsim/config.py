@@ -160,6 +160,12 @@ class Scenario(Strict):
 
     name: str = "scenario"
     description: str = ""
+    question: str = Field("", description="the question the scenario answers; `compare` prints "
+                          "it above its answer and report.html opens with it")
+    headline: list[str] = Field(default_factory=list, description="the summary metrics that "
+                                "answer the question, as sweep columns (`delivery_p99[timer,vtl1]`, "
+                                "`vtl0_tax`, or a bare metric for all its kinds): `compare` prints "
+                                "them with units, n and intervals (docs/metrics.md)")
     seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
     duration: PositiveDuration = 10_000_000
     warmup: Duration = 0
@@ -342,6 +348,31 @@ def format_validation_error(err: ValidationError, source: str = "") -> str:
     return f"{source}: {text}".replace("\n", f"\n{source}: ") if source else text
 
 
+def _misplaced_keys_hint(data: dict) -> str:
+    """A hint for top-level keys written after a ``[table]`` header, where TOML puts them."""
+    found = []
+    for table, value in data.items():
+        field = Scenario.model_fields.get(table)
+        if field is None:
+            continue
+        if isinstance(value, dict):
+            model = field.annotation if isinstance(field.annotation, type) else None
+            allowed = set(getattr(model, "model_fields", {}))
+            found += [(f"[{table}]", k) for k in value
+                      if k in Scenario.model_fields and k not in allowed]
+        elif isinstance(value, list) and value and isinstance(value[-1], dict):
+            allowed = {f for k in workloads.REGISTRY.values() for f in k.model.model_fields} \
+                if table == "workload" else set()
+            found += [(f"[[{table}]]", k) for k in value[-1]
+                      if k in Scenario.model_fields and k not in allowed]
+    if not found:
+        return ""
+    where, key = found[0]
+    return (f" (hint: {key!r} is a top-level key, but it comes after the {where} header, and "
+            f"TOML puts every key after a header into that table: move it above the first "
+            f"[table] line)")
+
+
 def scenario_from_dict(data: dict, source: str = "") -> Scenario:
     """Validate *data* into a :class:`Scenario`, raising :class:`ScenarioError` on bad input."""
     if not isinstance(data, dict):
@@ -382,7 +413,13 @@ def load_scenario(path) -> Scenario:
             data = tomllib.loads(read_text(p, ScenarioError))
         except tomllib.TOMLDecodeError as e:
             raise ScenarioError(f"{path}: TOML syntax error: {e}") from None
-        return scenario_from_dict(data, str(path))
+        try:
+            return scenario_from_dict(data, str(path))
+        except ScenarioError as e:
+            hint = _misplaced_keys_hint(data)
+            if not hint:
+                raise
+            raise ScenarioError(f"{e}{hint}") from None
     if p.suffix == ".py":
         name = "vsmsim_scenario_" + re.sub(r"\W", "_", p.stem)
         spec = importlib.util.spec_from_file_location(name, p)

@@ -24,6 +24,7 @@ import pandas as pd
 from . import names
 from ._version import __version__
 from .atomic import atomic_dir
+from .overload import overload
 
 PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
 
@@ -45,7 +46,9 @@ class Result:
         """A result from the engine's hand-over (:func:`vsmsim.engine.harvest.harvest`)."""
         fields = dict(fields)
         fields["meta"] = {"vsmsim_version": __version__, **fields["meta"]}
-        return cls(**fields)
+        res = cls(**fields)
+        res.meta["overload"] = overload(res)  # saved in manifest.json; see vsmsim.overload
+        return res
 
     @property
     def name(self) -> str:
@@ -85,6 +88,7 @@ class Result:
         for (kind, vtl), g in woke.groupby(["kind", "vtl"], observed=True, sort=True):
             d = g["delivery_ns"].dropna().to_numpy(dtype=float)
             if len(d):
+                rows.append(("wakeup_n", str(kind), int(vtl), float(len(d)), "count"))
                 rows.append(("wakeup_p50", str(kind), int(vtl), float(np.percentile(d, 50)), "ns"))
                 rows.append(("wakeup_p99", str(kind), int(vtl), float(np.percentile(d, 99)), "ns"))
         sw = self.switches
@@ -109,7 +113,11 @@ class Result:
                 rows.append(("compute_share", f"vtl{v}", v,
                              float(res[f"compute{v}_ns"].sum()) / total, "share"))
         if "vmm_ns" in self.meta:
-            rows.append(("vmm_cpu_share", "", -1, float(self.meta["vmm_ns"]) / total, "share"))
+            # Of the CPU time the VM used (VP time plus the VMM estimate): bounded by 1 even
+            # when host threads off the VPs do VMM work; vmm_cpus is that work in CPUs.
+            vmm = float(self.meta["vmm_ns"])
+            rows.append(("vmm_cpu_share", "", -1, vmm / (vmm + total), "share"))
+            rows.append(("vmm_cpus", "", -1, vmm / max(self.measured_ns, 1), "CPUs"))
         if "vtl0_tax" in self.meta:
             rows.append(("vtl0_tax", "", 0, float(self.meta["vtl0_tax"]), "share"))
         secs = self.measured_ns / 1e9
@@ -118,6 +126,12 @@ class Result:
             rows.append((f"{k}_per_s", "", -1, float(v) / secs, "1/s"))
         out = pd.DataFrame(rows, columns=["metric", "kind", "vtl", "value", "unit"])
         return out
+
+    def explain(self, irq_id: int) -> str:
+        """Interrupt *irq_id*'s life step by step, as text (:func:`vsmsim.explain.explain`)."""
+        from .explain import explain_text
+
+        return explain_text(self, irq_id)
 
     def latency(self, kind: str | None = None, vtl: int | None = None,
                 which: str = "delivery") -> pd.Series:
@@ -160,11 +174,13 @@ def _latency_rows(rows, kind, vtl, g):
     r = g["response_ns"].dropna().to_numpy(dtype=float)
     rows.append(("pending", kind, vtl, float(len(g) - len(d)), "count"))
     if len(d):
+        rows.append(("delivery_n", kind, vtl, float(len(d)), "count"))
         rows.append(("delivery_mean", kind, vtl, float(d.mean()), "ns"))
         for name, q in PERCENTILES:
             rows.append((f"delivery_{name}", kind, vtl, float(np.percentile(d, q)), "ns"))
         rows.append(("delivery_max", kind, vtl, float(d.max()), "ns"))
     if len(r):
+        rows.append(("response_n", kind, vtl, float(len(r)), "count"))
         rows.append(("response_mean", kind, vtl, float(r.mean()), "ns"))
         for name, q in PERCENTILES:
             rows.append((f"response_{name}", kind, vtl, float(np.percentile(r, q)), "ns"))
@@ -172,6 +188,7 @@ def _latency_rows(rows, kind, vtl, g):
     if g["resumed_ns"].notna().any():  # calls into a higher VTL: the caller resumed
         rt = (g["resumed_ns"] - g["raised_ns"]).dropna().to_numpy(dtype=float)
         if len(rt):
+            rows.append(("roundtrip_n", kind, vtl, float(len(rt)), "count"))
             rows.append(("roundtrip_mean", kind, vtl, float(rt.mean()), "ns"))
             rows.append(("roundtrip_p50", kind, vtl, float(np.percentile(rt, 50)), "ns"))
             rows.append(("roundtrip_p99", kind, vtl, float(np.percentile(rt, 99)), "ns"))

@@ -123,3 +123,37 @@ def aggregate(runs: pd.DataFrame, keys: list[str], metrics: list[str],
         cols[f"{m}_ci_low"] = lo[:, j]
         cols[f"{m}_ci_high"] = hi[:, j]
     return pd.concat([base, pd.DataFrame(cols, index=base.index)], axis=1)
+
+
+def mean_interval(values, confidence: float = 0.95) -> tuple[int, float, float, float, float]:
+    """``(n, mean, sd, ci_low, ci_high)`` of *values* (NaNs dropped), a Student-t interval.
+
+    With fewer than two values the sd and the interval are NaN: one run says nothing
+    about its own noise.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = int(len(v))
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if n < 2:
+        return n, mean, math.nan, math.nan, math.nan
+    sd = float(v.std(ddof=1))
+    half = t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1) * sd / math.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
+
+
+def paired_difference(a, b, confidence: float = 0.95) -> tuple[int, float, float, float, float]:
+    """``(n, mean, sd, ci_low, ci_high)`` of the per-replication differences ``a - b``.
+
+    *a* and *b* are the same metric of two designs, replication by replication, run on
+    the same arrivals (common random numbers): pairing removes the noise the two share,
+    so the interval of the differences is what says whether the designs differ. Pairs
+    with a NaN on either side are dropped.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_difference: {a.shape} and {b.shape} values do not pair")
+    return mean_interval(a - b, confidence)

@@ -25,9 +25,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .atomic import atomic_text
 from .errors import InputError
+from .explain import match_exits, path_steps
 from .units import UnitError, format_ns, parse_duration
 from .workloads import call_kinds
 
@@ -38,6 +40,10 @@ PID_BASE = 1
 TID_BASE = 1
 #: tid of the ``transitions & exits`` thread of every VP.
 OVERHEAD_TID = 100
+#: tid of the ``host (latency only)`` thread of every VP: steps no VP pays (a host thread
+#: waking, a kick, a posted-interrupt notification), laid out from the raise.
+HOST_TID = 101
+_VP_PAYERS = ("vp", "sender", "receiver")
 _WORK_STATES = ("compute", "task", "wait", "halted")
 # Order at equal timestamps. Perfetto binds a flow event to the innermost open slice of
 # its thread, so each flow end comes right after the handler slice it ends on, and each
@@ -76,9 +82,11 @@ def _overlaps(start, end, lo, hi):
 class _Builder:
     """Collects events of one result inside [lo, hi)."""
 
-    def __init__(self, result, lo: int, hi: int, include_work: bool):
+    def __init__(self, result, lo: int, hi: int, include_work: bool, steps: bool = True):
         self.r = result
         self.lo, self.hi = lo, hi
+        self.steps = steps and bool(result.meta.get("design"))
+        self._paths: dict = {}
         self.dur = int(result.scenario["duration"])
         self.nvtl = int(result.scenario["vm"]["vtls"])
         self.nvp = int(result.scenario["vm"]["vps"])
@@ -103,7 +111,44 @@ class _Builder:
                        "args": {"name": "transitions & exits"}})
             ev.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": OVERHEAD_TID,
                        "args": {"sort_index": self.nvtl}})
+            for lane in range(getattr(self, "host_lanes", 0)):
+                ev.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": HOST_TID + lane,
+                           "args": {"name": "host (latency only)" + (f" {lane + 1}" if lane else "")}})
+                ev.append({"ph": "M", "name": "thread_sort_index", "pid": pid,
+                           "tid": HOST_TID + lane, "args": {"sort_index": self.nvtl + 1 + lane}})
         return ev
+
+    # -------------------------------------------------------------- path steps
+    def path(self, name: str):
+        """Steps of path *name* of the run's design (explain.path_steps), cached."""
+        if name not in self._paths:
+            self._paths[name] = path_steps(self.r, name) if name else []
+        return self._paths[name]
+
+    def vp_steps(self, name: str, payers=_VP_PAYERS):
+        """The steps of *name* that take VP time (counted-only steps, times 0, left out)."""
+        return [st for st in self.path(name) if st.payer in payers and st.times > 0]
+
+    def sub_slices(self, pid, tid, start: int, end: int, steps, cat="step", extra=None):
+        """One slice per step, tiling [start, end): each step's share of the recorded
+        segment is its mean's share of the steps' total (the engine records the segment,
+        not each step; docs/trace.md)."""
+        total = sum(st.ns for st in steps)
+        if not steps or end <= start or total <= 0:
+            return
+        scale = (end - start) / total
+        out, cum, a = self.events, 0.0, start
+        for st in steps:
+            cum += st.ns
+            b = end if st is steps[-1] else start + int(round(cum * scale))
+            name = st.cost + (f" x{st.times}" if st.times != 1 else "")
+            args = {"path": st.path, "cost": st.cost, "payer": st.payer, "times": st.times,
+                    "mean_ns": st.ns, "counters": st.counters}
+            if extra:
+                args.update(extra)
+            out.append({"ph": "X", "name": name, "cat": cat, "pid": pid, "tid": tid,
+                        "ts": _us(a), "dur": _us(b - a), "args": args})
+            a = b
 
     # -------------------------------------------------------------- tables
     def _irq(self):
@@ -199,14 +244,57 @@ class _Builder:
         t = sw["to_vtl"].to_numpy()[m].tolist()
         why = sw["reason"].astype(str).to_numpy()[m].tolist()
         s, e, u = start[m].tolist(), end[m].tolist(), unfinished[m].tolist()
+        cause = self._switch_causes()
         out = self.events
         for i in range(len(s)):
-            args = {"from_vtl": f[i], "to_vtl": t[i], "reason": why[i], "dur_ns": e[i] - s[i]}
+            path = f"switch.{why[i]}"
+            args = {"from_vtl": f[i], "to_vtl": t[i], "reason": why[i], "dur_ns": e[i] - s[i],
+                    "path": path}
+            c = (self._entry_cause(vp[i], s[i], e[i]) if why[i] == "interrupt"
+                 else cause.get((why[i], vp[i], s[i])))
+            if c is not None:
+                args["cause_id"], args["cause_kind"] = c
             if u[i]:
                 args["unfinished"] = True
             out.append({"ph": "X", "name": f"VTL{f[i]}->VTL{t[i]} {why[i]}", "cat": "transition",
                         "pid": PID_BASE + vp[i], "tid": OVERHEAD_TID, "ts": _us(s[i]),
                         "dur": _us(e[i] - s[i]), "args": args})
+            if self.steps and not u[i]:
+                self.sub_slices(PID_BASE + vp[i], OVERHEAD_TID, s[i], e[i], self.vp_steps(path))
+
+    def _entry_cause(self, vp: int, start: int, end: int):
+        """The interrupt an entry switch was for: the first switched interrupt of the VP
+        whose handler starts at or after the switch's end and that was raised before it
+        started (usually at the end exactly; later when the VP injects it first)."""
+        hit = self._entries.get(int(vp))
+        if hit is None:
+            return None
+        starts, raised, ids, kinds = hit
+        k = int(np.searchsorted(starts, end, side="left"))
+        while k < len(starts) and raised[k] > start:
+            k += 1
+        return (int(ids[k]), str(kinds[k])) if k < len(starts) else None
+
+    def _switch_causes(self) -> dict:
+        """(reason, vp, time) -> (interrupt id, kind): what each switch was for.
+
+        An interrupt entry ends where its handler starts; a call or intercept starts when
+        the row is raised on its VP; a return starts when the call's service ends.
+        """
+        df = self.r.interrupts
+        out = {}
+        sw = df[df["switched"] & df["start_ns"].notna()].sort_values("start_ns", kind="stable")
+        self._entries = {int(vp): (g["start_ns"].astype("int64").to_numpy(),
+                                   g["raised_ns"].to_numpy(), g["id"].to_numpy(),
+                                   g["kind"].astype(str).to_numpy())
+                         for vp, g in sw.groupby("vp")}
+        calls = df[df["kind"].astype(str).isin(call_kinds())]
+        for i, k, vp, r, e in zip(calls["id"], calls["kind"].astype(str), calls["vp"],
+                                  calls["raised_ns"], calls["end_ns"]):
+            out[("call" if k == "vtl-call" else "intercept", int(vp), int(r))] = (int(i), k)
+            if not pd.isna(e):
+                out[("return", int(vp), int(e))] = (int(i), k)
+        return out
 
     def segments(self, hi: int) -> None:
         """Exits (overhead thread), halts and guest work (VTL thread) from the timeline."""
@@ -223,13 +311,76 @@ class _Builder:
         vp = tl["vp"].to_numpy()[m].tolist()
         vtl = tl["vtl"].to_numpy()[m].tolist()
         s, e, names = start[m].tolist(), end[m].tolist(), st[m].tolist()
+        cause = {}
+        if self.steps:
+            mx = match_exits(self.r)
+            kinds = self.r.interrupts["kind"].astype(str).to_numpy()
+            for a, b, i, p in zip(mx["vp"], mx["start_ns"], mx["irq"], mx["path"]):
+                cause[(int(a), int(b))] = (int(i), p, kinds[int(i)] if i >= 0 else "")
         out = self.events
         for i in range(len(s)):
             n = names[i]
             tid = OVERHEAD_TID if n == "exit" else TID_BASE + vtl[i]
             cat = "exit" if n == "exit" else ("idle" if n == "halted" else "work")
-            out.append({"ph": "X", "name": n, "cat": cat, "pid": PID_BASE + vp[i], "tid": tid,
-                        "ts": _us(s[i]), "dur": _us(e[i] - s[i]), "args": {"vtl": vtl[i]}})
+            args = {"vtl": vtl[i]}
+            name = n
+            c = cause.get((vp[i], s[i])) if n == "exit" else None
+            if c is not None and c[0] >= 0:
+                args.update({"cause_id": c[0], "cause_kind": c[2], "path": c[1]})
+                name = f"exit: {c[2]} #{c[0]} {c[1]}"
+            out.append({"ph": "X", "name": name, "cat": cat, "pid": PID_BASE + vp[i], "tid": tid,
+                        "ts": _us(s[i]), "dur": _us(e[i] - s[i]), "args": args})
+            if c is not None and c[0] >= 0:
+                self.sub_slices(PID_BASE + vp[i], tid, s[i], e[i], self.vp_steps(c[1]),
+                                extra={"cause_id": c[0]})
+
+    def host_steps(self, hi: int) -> None:
+        """Latency-only steps (payer none) of each interrupt raised in the window, on its
+        target VP's ``host (latency only)`` track, one after the other from the raise, at
+        their profile means (no segment records them), cut at the handler's start."""
+        if not self.steps:
+            return
+        df = self.r.interrupts
+        raised = df["raised_ns"].to_numpy(dtype=np.int64)
+        m = (raised >= self.lo) & (raised < hi)
+        if not m.any():
+            return
+        sub = df[m]
+        starts = sub["start_ns"].fillna(-1).astype("int64").tolist()
+        out = self.events
+        lanes: dict = {}  # vp -> end of the last chain on each lane
+        order = np.argsort(raised[m], kind="stable")
+        rows = list(zip(sub["id"].tolist(), sub["vp"].tolist(), raised[m].tolist(),
+                        sub["path"].astype(str).tolist(), starts))
+        for k in order.tolist():
+            i, vp, r, p, a = rows[k]
+            steps = [st for name in p.split(">") for st in self.path(name) if st.payer == "none"]
+            if not steps:
+                continue
+            chain_end = r + int(round(sum(st.ns for st in steps)))
+            if a >= 0:
+                chain_end = min(chain_end, a)
+            free = lanes.setdefault(int(vp), [])
+            lane = next((j for j, end in enumerate(free) if end <= r), len(free))
+            if lane == len(free):
+                free.append(chain_end)
+            else:
+                free[lane] = chain_end
+            tid = HOST_TID + lane
+            self.host_lanes = max(getattr(self, "host_lanes", 0), lane + 1)
+            t = r
+            for st in steps:
+                b = t + int(round(st.ns))
+                if a >= 0:
+                    b = min(b, a)
+                if b <= t:
+                    break
+                out.append({"ph": "X", "name": st.cost + (f" x{st.times}" if st.times != 1 else ""),
+                            "cat": "host", "pid": PID_BASE + int(vp), "tid": tid,
+                            "ts": _us(t), "dur": _us(b - t),
+                            "args": {"id": int(i), "path": st.path, "cost": st.cost,
+                                     "payer": "none", "mean_ns": st.ns, "counters": st.counters}})
+                t = b
 
     def counters(self, hi: int) -> None:
         """Per-VP counter of raised-but-not-started interrupts, one series per VTL."""
@@ -285,7 +436,18 @@ class _Builder:
         if len(sw):
             a = sw["start_ns"].to_numpy(dtype=np.int64)
             b = np.maximum(sw["end_ns"].fillna(self.dur).to_numpy(dtype=np.int64), a)
-            parts.append(a[_overlaps(a, b, lo, hi)])
+            ov = _overlaps(a, b, lo, hi)
+            parts.append(a[ov])
+            if self.steps:  # one sub-slice per VP-paid step of each switch
+                n = np.array([len(self.vp_steps(f"switch.{r}")) for r in
+                              sw["reason"].astype(str).to_numpy()[ov]], dtype=np.int64)
+                parts.append(np.repeat(a[ov], n))
+        if self.steps:  # host steps and exit sub-slices: at most every step of each path
+            win = (raised >= lo) & (raised < hi)
+            paths = df["path"].astype(str).to_numpy()[win]
+            n = np.array([sum(len(self.path(x)) for x in p.split(">")) for p in paths],
+                         dtype=np.int64)
+            parts.append(np.repeat(raised[win], n))
         tl = self.r.timeline
         if tl is not None and len(tl):
             states = ("exit",) + (_WORK_STATES if self.include_work else ("halted",))
@@ -305,6 +467,7 @@ class _Builder:
         self.sends_and_flows(hi)
         self.transitions(hi)
         self.segments(hi)
+        self.host_steps(hi)
         self.counters(hi)
         return self.events
 
@@ -347,7 +510,7 @@ def _drop_orphan_flows(events: list[dict]) -> list[dict]:
 
 
 def build_trace(result, window=None, *, max_events: int = DEFAULT_MAX_EVENTS,
-                include_work: bool = True) -> dict:
+                include_work: bool = True, steps: bool = True) -> dict:
     """The trace document of *result*: ``{"traceEvents": [...], "displayTimeUnit": "ns", ...}``.
 
     *window* is (start, end) in ns or duration strings (``("0ms", "5ms")``); only events
@@ -355,12 +518,13 @@ def build_trace(result, window=None, *, max_events: int = DEFAULT_MAX_EVENTS,
     (metadata aside) are written: when the window holds more, the trace keeps the
     earliest ones, up to a cut time, and says so in ``metadata`` and with a global
     instant event at the cut. *include_work* adds the guest-work slices (compute, task,
-    wait) of the recorded timeline.
+    wait) of the recorded timeline. *steps* (default) adds one sub-slice per path step
+    inside each transition and exit slice and the latency-only steps on a host track.
     """
     if max_events < 1:
         raise InputError(f"max_events={max_events}: must be at least 1")
     lo, hi = parse_window(window, int(result.scenario["duration"]))
-    b = _Builder(result, lo, hi, include_work)
+    b = _Builder(result, lo, hi, include_work, steps)
     ts = b.timestamps()
     total = len(ts)
     cut = None
@@ -395,19 +559,20 @@ def build_trace(result, window=None, *, max_events: int = DEFAULT_MAX_EVENTS,
 
 
 def trace_events(result, window=None, *, max_events: int = DEFAULT_MAX_EVENTS,
-                 include_work: bool = True) -> list[dict]:
+                 include_work: bool = True, steps: bool = True) -> list[dict]:
     """The ``traceEvents`` list of :func:`build_trace` (metadata events first)."""
     return build_trace(result, window, max_events=max_events,
-                       include_work=include_work)["traceEvents"]
+                       include_work=include_work, steps=steps)["traceEvents"]
 
 
 def write_trace(result, path, window=None, *, max_events: int = DEFAULT_MAX_EVENTS,
-                include_work: bool = True) -> Path:
+                include_work: bool = True, steps: bool = True) -> Path:
     """Write the trace of *result* to *path* (JSON), atomically; return the path.
 
     Open it at https://ui.perfetto.dev (Open trace file) or chrome://tracing. See
     :func:`build_trace` for *window*, *max_events* and *include_work*.
     """
-    doc = build_trace(result, window, max_events=max_events, include_work=include_work)
+    doc = build_trace(result, window, max_events=max_events, include_work=include_work,
+                      steps=steps)
     # json.dumps (C encoder) is several times faster than streaming json.dump.
     return atomic_text(path, json.dumps(doc, separators=(",", ":"), ensure_ascii=False))

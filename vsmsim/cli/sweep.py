@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from .. import names
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.,=\[\]-]", "_", name)
 
 
 def cli_sweep(args, scenario) -> int:
@@ -38,8 +33,8 @@ def cli_sweep(args, scenario) -> int:
           f"plan: {out / names.SWEEP_PLAN}")
     if args.plot:
         fig = res.plot(args.plot)
-        path = out / f"{_safe_name(args.plot)}.png"
-        fig.savefig(path, dpi=120)
+        from ..plots.style import save_figure
+        path = save_figure(fig, out, names.plot_stem(args.plot), ("png",))[0]
         print(f"plot: {path}")
     if res.failed:
         first = res.errors.iloc[0]

@@ -21,6 +21,7 @@ class Snapshot(NamedTuple):
     acc: list       # per VP: its residency accumulator (VP.acc)
     work: list      # per VP, per context: (compute_ns, task_ns)
     counters: list  # the run's counters, in COUNTERS order
+    deferred: int = 0  # deferred actions sent so far
 
 
 def snapshot(sim) -> Snapshot:
@@ -36,7 +37,7 @@ def snapshot(sim) -> Snapshot:
         work.append([(c.compute_ns + (running if vp.work == W_COMPUTE and vp.seg_ctx is c else 0),
                       c.task_ns + (running if vp.work == W_TASK and vp.seg_ctx is c else 0))
                      for c in vp.ctxs])
-    return Snapshot(acc, work, list(sim.counters))
+    return Snapshot(acc, work, list(sim.counters), int(sim.deferred_actions))
 
 
 def residency(sim) -> pd.DataFrame:
@@ -64,15 +65,24 @@ def residency(sim) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def counters(sim, n_interrupts: int, n_switches: int) -> dict:
-    """The run's counters over the measured window, plus table sizes and deferred actions."""
+def counters(sim, interrupts: pd.DataFrame, switches: pd.DataFrame) -> dict:
+    """The run's counters over the measured window (after the warmup), every one of them.
+
+    ``interrupts`` counts the rows raised in the window, ``switches`` the transitions
+    that started in it, ``deferred_actions`` the deferred actions sent in it (all three
+    the same window as the engine's counters, the residency and the ``*_per_s`` rates);
+    ``unsent_actions`` is what is still queued at the end.
+    """
     counts = list(sim.counters)
+    deferred = int(sim.deferred_actions)
+    warmup = int(sim.sc.warmup) if sim.snap is not None else 0
     if sim.snap is not None:
         counts = [a - b for a, b in zip(counts, sim.snap.counters)]
+        deferred -= sim.snap.deferred
     out = {name: int(v) for name, v in zip(COUNTERS, counts)}
-    out["interrupts"] = int(n_interrupts)
-    out["switches"] = int(n_switches)
-    out["deferred_actions"] = int(sim.deferred_actions)
+    out["interrupts"] = int((interrupts["raised_ns"] >= warmup).sum())
+    out["switches"] = int((switches["start_ns"] >= warmup).sum())
+    out["deferred_actions"] = deferred
     out["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
     return out
 
@@ -86,7 +96,7 @@ def harvest(sim) -> dict:
     sc, rec, prof = sim.sc, sim.rec, sim.profile
     interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
     switches = rec.switches_frame()
-    cnt = counters(sim, len(interrupts), len(switches))
+    cnt = counters(sim, interrupts, switches)
     # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
     # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
     vmm_ns = (cnt["uexits"] * prof.mean("uexit") + cnt["vmm_switches"] * prof.mean("vmm_switch")

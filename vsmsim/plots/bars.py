@@ -40,11 +40,15 @@ def _state_color(state: str) -> str:
 
 @styled
 def residency_bars(results):
-    """Stacked bars, one per design: share of VP time in each VTL, transitions, exits, idle.
+    """Where each design's VP time goes: the whole (left) and everything but VTL0 (right).
 
-    Shares are of the summed measured time of all VPs (after the warmup), in percent.
-    Segments of at least 4 % carry their value; the time outside guest code
-    (transitions + exits) is written above each bar. Returns the Figure.
+    Left: stacked bars of the share of all VPs' measured time (after the warmup) in each
+    VTL, in transitions, in other exits and halted, in percent. Right: the same without
+    VTL0, on its own scale, so the few percent that differ between designs are readable;
+    each bar is labelled with its total and its "transitions + exits" share (time outside
+    guest code). When the results have a VSM-off baseline, the VTL0 tax (VTL0 work lost
+    against VSM off) is written too: it is larger than the overhead because it also counts
+    the time the higher VTLs themselves ran. Returns the Figure.
     """
     res = as_results(results)
     names = list(res)
@@ -57,56 +61,80 @@ def residency_bars(results):
     # VTLs first (in order), then the non-guest states.
     states = sorted([s for s in states if s.startswith("VTL")], key=lambda s: int(s[3:])) + \
         [s for s in ("transitions", "exits", "idle") if s in states]
-    fig = new_figure(max(4.5, 1.1 * len(names) + 2.8), 4.2)
-    ax = fig.add_subplot()
-    ax.set_title(f"{scenario_name(res)}: where VP time goes")
+    fig = new_figure(max(7.5, 2.0 * len(names) + 3.5), 4.6)
+    ax, zoom = fig.subplots(1, 2, width_ratios=[1.0, 1.25])
+    fig.suptitle(f"{scenario_name(res)}: where VP time goes (share of all VPs' measured time)")
     if not names:
         empty_note(ax, "no results")
         return fig
     xs = np.arange(len(names))
-    bottom = np.zeros(len(names))
-    for st in states:
-        v = np.array([shares[n].get(st, 0.0) * 100 for n in names])
-        bars = ax.bar(xs, v, 0.6, bottom=bottom, color=_state_color(st), label=st,
-                      edgecolor="white", linewidth=0.4)
-        for b, val, b0 in zip(bars, v, bottom):
-            if val >= 4:
-                dark = st in ("transitions",) or st.startswith("VTL") and st != "VTL0"
-                ax.text(b.get_x() + b.get_width() / 2, b0 + val / 2, f"{val:.1f}%",
-                        ha="center", va="center", fontsize=7,
-                        color="white" if dark else "black")
-        bottom += v
+    for panel, shown in ((ax, states), (zoom, [s for s in states if s != "VTL0"])):
+        bottom = np.zeros(len(names))
+        for st in shown:
+            v = np.array([shares[n].get(st, 0.0) * 100 for n in names])
+            bars = panel.bar(xs, v, 0.6, bottom=bottom, color=_state_color(st), label=st,
+                             edgecolor="white", linewidth=0.4)
+            limit = 4 if panel is ax else 0.08 * max(1e-9, _top(shares, names))
+            for bb, val, b0 in zip(bars, v, bottom):
+                if val >= limit:
+                    dark = st in ("transitions",) or st.startswith("VTL") and st != "VTL0"
+                    panel.text(bb.get_x() + bb.get_width() / 2, b0 + val / 2, f"{val:.2g}%",
+                               ha="center", va="center", fontsize=7,
+                               color="white" if dark else "black")
+            bottom += v
+        panel.set_xticks(xs, names, rotation=20, ha="right")
+        dcol = design_colors(names)
+        for lab in panel.get_xticklabels():
+            lab.set_color(dcol.get(lab.get_text(), "black"))
+            lab.set_fontweight("bold")
+        panel.grid(axis="x", visible=False)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("share of VP time (%)")
+    ax.set_title("all states", fontsize=9)
+    top = _top(shares, names)
+    zoom.set_ylim(0, max(top, 0.01) * 1.45)
+    zoom.set_ylabel("share of VP time outside VTL0 (%)")
+    zoom.set_title("outside VTL0 (own scale)", fontsize=9)
     for x, n in zip(xs, names):
         oh = (shares[n].get("transitions", 0) + shares[n].get("exits", 0)) * 100
-        ax.text(x, 101.5, f"{oh:.1f}% overhead", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(xs, names, rotation=15, ha="right")
-    dcol = design_colors(names)
-    for lab in ax.get_xticklabels():
-        lab.set_color(dcol.get(lab.get_text(), "black"))
-        lab.set_fontweight("bold")
-    ax.set_ylim(0, 108)
-    ax.set_ylabel("share of VP time (%)")
-    ax.grid(axis="x", visible=False)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="state")
+        rest = sum(v for k, v in shares[n].items() if k != "VTL0") * 100
+        label = f"{rest:.2g}% total\n{oh:.2g}% trans.+exits"
+        tax = res[n].meta.get("vtl0_tax")
+        if tax is not None:
+            label += f"\nVTL0 tax {tax * 100:.2g}%"
+        zoom.text(x, rest + top * 0.03, label, ha="center", va="bottom", fontsize=6.5)
+    zoom.legend(*ax.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.01, 0.5),
+                title="state")
     return fig
 
 
+def _top(shares, names) -> float:
+    """Largest share (in %) of VP time outside VTL0 among *names*."""
+    return max(sum(v for k, v in shares[n].items() if k != "VTL0") * 100 for n in names)
+
+
 @styled
-def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True):
+def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True, per: str | None = None):
     """Grouped bars of KVM event rates per design: one group per counter, one bar per design.
 
     Rates are events per second of simulated time over the measured window (after the
     warmup): by default exits (handled in the kernel), uexits (returns to the VMM),
-    host thread wake-ups and vCPU ioctls. Log y axis unless *log* is False. Each bar is
-    labelled with its value; zero rates are marked ``0`` on the axis. Returns the Figure.
+    host thread wake-ups and vCPU ioctls. *per*: a counter to normalise by instead
+    (``"interrupts"``, ``"switches"``): events per interrupt or per VTL switch. Log y axis
+    unless *log* is False. Each bar is labelled with its value; zero rates are marked
+    ``0``. A right panel shows each design's VMM share of the VM's CPU time
+    (``vmm_cpu_share``). Returns the Figure.
     """
     res = as_results(results)
     names = list(res)
     counters = list(counters)
     colors = design_colors(names)
-    fig = new_figure(min(11.0, max(5.5, 0.32 * len(names) * len(counters) + 3.0)), 4.2)
-    ax = fig.add_subplot()
-    ax.set_title(f"{scenario_name(res)}: KVM events per second")
+    fig = new_figure(min(12.0, max(7.0, 0.32 * len(names) * len(counters) + 5.0)), 4.4)
+    ax, vmm = fig.subplots(1, 2, width_ratios=[3.0, 1.0])
+    singular = {"switches": "switch", "interrupts": "interrupt"}.get(per or "", (per or "").rstrip("s"))
+    unit = f"per {singular}" if per else "per second"
+    fig.suptitle(f"{scenario_name(res)}: KVM events {unit}"
+                 + ("" if per else " of simulated time"))
     if not names:
         empty_note(ax, "no results")
         return fig
@@ -115,9 +143,10 @@ def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True):
     rates = {}
     for n in names:
         r = res[n]
-        secs = max(r.measured_ns, 1) / 1e9
-        rates[n] = np.array([float(r.counters.get(c, 0)) / secs for c in counters])
-    top = max(float(v.max()) for v in rates.values())
+        div = float(r.counters.get(per, 0)) if per else max(r.measured_ns, 1) / 1e9
+        rates[n] = np.array([float(r.counters.get(c, 0)) / div if div else np.nan
+                             for c in counters])
+    top = max(float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in rates.values())
     pos = [float(x) for v in rates.values() for x in v if x > 0]
     # Start the log axis a decade below the smallest rate, not at an arbitrary 1/s.
     floor = 10.0 ** (np.floor(np.log10(min(pos))) - 1) if pos else 0.5
@@ -135,7 +164,20 @@ def counter_bars(results, counters=DEFAULT_COUNTERS, log: bool = True):
     else:
         ax.set_ylim(0, max(top, 1.0) * 1.15)
     ax.set_xticks(groups, counters)
-    ax.set_ylabel("events per second (1/s, simulated time)")
+    ax.set_ylabel(f"events {unit}" + (" (1/s, simulated time)" if not per else "")
+                  + (", log scale" if log else ""))
     ax.grid(axis="x", visible=False)
-    ax.legend(title="design", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    share = [float(res[n].summary().set_index("metric")["value"].get("vmm_cpu_share", np.nan))
+             for n in names]
+    bars = vmm.bar(np.arange(len(names)), [v * 100 for v in share], 0.6,
+                   color=[colors[n] for n in names])
+    for b, v in zip(bars, share):
+        vmm.text(b.get_x() + b.get_width() / 2, b.get_height(), f"{v * 100:.2g}%",
+                 ha="center", va="bottom", fontsize=7)
+    vmm.set_xticks(np.arange(len(names)), names, rotation=30, ha="right", fontsize=7)
+    vmm.set_ylim(0, max([v * 100 for v in share if v == v] + [0.1]) * 1.3)
+    vmm.set_ylabel("VMM share of the VM's CPU time (%)")
+    vmm.set_title("VMM CPU time (vmm_cpu_share)", fontsize=8)
+    vmm.grid(axis="x", visible=False)
+    ax.legend(title="design", loc="upper left", fontsize=7, ncols=2 if len(names) > 3 else 1)
     return fig

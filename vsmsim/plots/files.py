@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +10,7 @@ from .. import names
 from .bars import counter_bars, residency_bars
 from .latency import latency_cdf, latency_vs_vcpus, wakeup_histogram
 from .style import as_results, save_figure
-from .timeline import timeline
+from .timeline import timeline, timeline_zoom, zoom_event
 
 #: Subdirectory of a saved comparison holding the VSM-off baseline (not a design).
 BASELINE_DIR = names.BASELINE_DIR
@@ -28,19 +27,34 @@ def _latency_groups(res: dict) -> list[tuple[str, int]]:
     return sorted(seen, key=lambda kv: (kv[1], kv[0]))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+_slug = names.plot_stem
+
+
+def clear_plots(out_dir) -> list[Path]:
+    """Remove the plot files (png, svg) directly in *out_dir*: a re-plot owns its directory,
+    so plots of groups or metrics that no longer exist do not stay beside the new ones."""
+    out_dir = Path(out_dir)
+    gone = []
+    if out_dir.is_dir():
+        for fmt in names.PLOT_FORMATS:
+            for f in out_dir.glob(f"*.{fmt}"):
+                f.unlink(missing_ok=True)
+                gone.append(f)
+    return gone
 
 
 def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
     """Write every standard plot of *results* (Comparison, dict or Result) into *out_dir*.
 
-    Files: ``latency_<kind>_vtl<v>`` (delivery CDF per interrupt kind and VTL),
-    ``wakeups`` (when any interrupt woke its target), ``residency``, ``counters`` and
-    ``timeline``; one file per format. Each is written atomically. Returns the paths.
+    Files: ``latency_<kind>_vtl<v>`` (delivery CDF per interrupt kind and VTL;
+    ``roundtrip_<kind>_vtl<v>`` for VTL calls and intercepts), ``wakeups`` (when any
+    interrupt woke its target), ``residency``, ``counters``, ``timeline`` and
+    ``timeline_zoom`` (around the first higher-VTL interrupt, when a timeline was
+    recorded); one file per format. Plot files already in *out_dir* are removed first. Each is written atomically. Returns the paths.
     """
     res = as_results(results)
     written = []
+    clear_plots(out_dir)
 
     def emit(fig, stem):
         try:
@@ -48,14 +62,23 @@ def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
         finally:
             fig.clear()
 
+    from ..workloads import call_kinds
+
     for kind, vtl in _latency_groups(res):
-        emit(latency_cdf(res, kind=kind, vtl=vtl), f"latency_{_slug(kind)}_vtl{vtl}")
+        if kind in call_kinds():  # delivery of a call is its switch, a constant: the
+            emit(latency_cdf(res, kind=kind, vtl=vtl, which="roundtrip"),  # round trip varies
+                 f"roundtrip_{_slug(kind)}_vtl{vtl}")
+        else:
+            emit(latency_cdf(res, kind=kind, vtl=vtl), f"latency_{_slug(kind)}_vtl{vtl}")
     if any(bool(r.measured()["woke"].any()) for r in res.values()):
         emit(wakeup_histogram(res), "wakeups")
     emit(residency_bars(res), "residency")
     emit(counter_bars(res), "counters")
     emit(timeline(res if len(res) > 1 else next(iter(res.values())), vps=_timeline_vps(res)),
          "timeline")
+    first = next(iter(res.values()))
+    if first.timeline is not None and zoom_event(first) is not None:
+        emit(timeline_zoom(first), "timeline_zoom")
     return written
 
 
@@ -133,6 +156,7 @@ def _plot_sweep(path: Path, formats) -> list[Path]:
     metrics = [c for c in runs.columns if c.startswith(("delivery_p99[", "residency["))
                and not c.endswith(("_ci_low", "_ci_high"))]
     written = []
+    clear_plots(path)
     for m in metrics:
         fig = latency_vs_vcpus(runs, m, x=x, hue=hue)
         try:

@@ -17,7 +17,6 @@ from .style import (
     empty_note,
     fmt_us,
     log_axis_us,
-    log_bins,
     new_figure,
     scenario_name,
     styled,
@@ -26,9 +25,14 @@ from .style import (
 _MAX_POINTS = 4000  # points per CDF line; the tail is kept at full resolution
 
 
-def _cdf_points(ns: np.ndarray):
-    """Sorted latencies in µs and their cumulative fractions, thinned for long runs."""
-    x = np.sort(np.maximum(ns.astype(float), FLOOR_NS)) / 1e3
+def _cdf_points(ns: np.ndarray, floor_us: float | None = None):
+    """Sorted latencies in µs and their cumulative fractions, thinned for long runs.
+
+    Zeros (a log axis cannot show them) are placed at *floor_us*, the axis' left edge.
+    """
+    x = np.sort(ns.astype(float)) / 1e3
+    if floor_us is not None:
+        x = np.where(x > 0, x, floor_us)
     n = len(x)
     # Hazen plotting positions (i - 0.5) / n: never exactly 0 or 1, so a logit axis works.
     y = (np.arange(1, n + 1) - 0.5) / n
@@ -42,9 +46,44 @@ def _cdf_points(ns: np.ndarray):
 
 
 def _group_label(kind, vtl) -> str:
-    k = kind if kind is not None else "all kinds"
-    v = f"VTL{vtl}" if vtl is not None else "all VTLs"
-    return f"{k}, {v}"
+    k = f"{kind} interrupts" if kind not in (None, "vtl-call", "intercept") else (
+        "all interrupts" if kind is None else f"{kind}s")
+    v = f"to VTL{vtl}" if vtl is not None else "to every VTL"
+    return f"{k} {v}"
+
+
+WHICH = {"delivery": "delivery latency (raise to handler start)",
+         "response": "response time (raise to handler end)",
+         "roundtrip": "round trip (call to the caller's resumption)"}
+
+
+def latencies(result, kind=None, vtl=None, which: str = "delivery") -> np.ndarray:
+    """ns of *which* (delivery, response or roundtrip) for the measured rows selected."""
+    if which != "roundtrip":
+        return result.latency(kind, vtl, which).to_numpy()
+    df = result.measured()
+    if kind is not None:
+        df = df[df["kind"] == kind]
+    if vtl is not None:
+        df = df[df["vtl"] == vtl]
+    return (df["resumed_ns"] - df["raised_ns"]).dropna().astype("int64").to_numpy()
+
+
+_QS = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+
+
+def coinciding(data: dict, rtol: float = 0.02) -> list[tuple[str, str]]:
+    """Pairs of designs whose CDF lines lie on each other: the percentiles 1 to 99.9 each
+    within *rtol* (2 %) of the other's."""
+    names = list(data)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            x, y = data[a], data[b]
+            if len(x) and len(y) and np.allclose(np.percentile(x, _QS), np.percentile(y, _QS),
+                                                 rtol=rtol, atol=1.0):
+                out.append((a, b))
+    return out
 
 
 @styled
@@ -60,31 +99,40 @@ def latency_cdf(results, kind=None, vtl=None, which: str = "delivery", tail: boo
     y axis is a logit scale, which spreads p90, p99 and p99.9 apart; otherwise linear.
     Returns the Figure.
     """
-    if which not in ("delivery", "response"):
-        raise ValueError(f"which={which!r}: expected 'delivery' or 'response'")
+    if which not in WHICH:
+        raise ValueError(f"which={which!r}: expected 'delivery', 'response' or 'roundtrip'")
     res = as_results(results)
     colors = design_colors(list(res))
     dashes = design_dashes(list(res))
-    fig = new_figure(8.5, 4.2)
-    ax, side = fig.subplots(1, 2, width_ratios=[3.0, 1.1])
+    fig = new_figure(9.0, 4.4)
+    ax, side = fig.subplots(1, 2, width_ratios=[3.0, 1.3])
     side.set_axis_off()
+    data = {name: latencies(r, kind, vtl, which) for name, r in res.items()}
+    data = {k: v for k, v in data.items() if len(v)}
+    pos = np.concatenate([v[v > 0] for v in data.values()]) if data else np.zeros(0)
+    # The x range is the data's: from just below the smallest non-zero latency to just
+    # above the largest (zeros are drawn at the left edge and counted in a note).
+    lo_us = float(pos.min()) / 1e3 / 1.25 if len(pos) else 0.1
+    hi_us = float(pos.max()) / 1e3 * 1.25 if len(pos) else 10.0
+    if hi_us <= lo_us * 1.5:
+        lo_us, hi_us = lo_us / 1.5, hi_us * 1.5
     rows = []
-    for name, r in res.items():
-        ns = r.latency(kind, vtl, which).to_numpy()
-        if len(ns) == 0:
-            continue
-        x, y = _cdf_points(ns)
+    zeros = {}
+    for name, ns in data.items():
+        x, y = _cdf_points(ns, floor_us=lo_us)
         c = colors[name]
         ax.step(x, y, where="post", color=c, ls=dashes[name], lw=1.8, label=name)
         p50, p99 = np.percentile(ns, 50), np.percentile(ns, 99)
-        ax.plot([max(p50, FLOOR_NS) / 1e3], [0.5], "o", color=c, mec="black", mew=0.6, ms=6,
+        ax.plot([max(p50 / 1e3, lo_us)], [0.5], "o", color=c, mec="black", mew=0.6, ms=6,
                 zorder=5)
-        ax.plot([max(p99, FLOOR_NS) / 1e3], [0.99], "^", color=c, mec="black", mew=0.6, ms=7,
+        ax.plot([max(p99 / 1e3, lo_us)], [0.99], "^", color=c, mec="black", mew=0.6, ms=7,
                 zorder=5)
         rows.append((name, p50, p99, ns.max(), len(ns)))
+        if (ns == 0).any():
+            zeros[name] = int((ns == 0).sum())
     ax.set_xscale("log")
     log_axis_us(ax.xaxis)
-    ax.margins(x=0.05)
+    ax.set_xlim(lo_us, hi_us)
     nmax = max((r[4] for r in rows), default=1)
     if tail and rows:
         ax.set_yscale("logit")
@@ -98,9 +146,9 @@ def latency_cdf(results, kind=None, vtl=None, which: str = "delivery", tail: boo
         ax.yaxis.set_minor_locator(NullLocator())
     else:
         ax.set_ylim(0, 1.03)
-    ax.set_xlabel(f"{which} latency ({US}, log scale)")
-    ax.set_ylabel("fraction of interrupts (cumulative" + (", logit)" if tail else ")"))
-    fig.suptitle(f"{scenario_name(res)}: {which} latency CDF ({_group_label(kind, vtl)})")
+    ax.set_xlabel(f"{WHICH[which]} ({US}, log scale)")
+    ax.set_ylabel("fraction of interrupts at or below" + (" (logit scale)" if tail else ""))
+    fig.suptitle(f"{scenario_name(res)}: {which} of {_group_label(kind, vtl)}, CDF per design")
     if not rows:
         empty_note(ax, "no handled interrupts match")
         return fig
@@ -108,20 +156,42 @@ def latency_cdf(results, kind=None, vtl=None, which: str = "delivery", tail: boo
     ax.axhline(0.99, color="#999999", lw=0.6, ls=":")
     marks = [Line2D([], [], ls="", marker="o", color="#bbbbbb", mec="black", label="p50"),
              Line2D([], [], ls="", marker="^", color="#bbbbbb", mec="black", label="p99")]
-    side.add_artist(side.legend(handles=marks, loc="upper left", bbox_to_anchor=(0, 0.62),
+    side.add_artist(side.legend(handles=marks, loc="upper left", bbox_to_anchor=(0, 0.64),
                                 title="markers"))
     handles, labels = ax.get_legend_handles_labels()
     side.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, 1.0), title="design",
                 handlelength=3)
     width = max(max(len(r[0]) for r in rows), 4)
-    lines = [f"{'':{width}} {'p50':>7} {'p99':>7} {'max':>7}"]
-    lines += [f"{n:{width}} {fmt_us(a):>7} {fmt_us(b):>7} {fmt_us(c):>7}"
-              for n, a, b, c, _ in rows]
-    lines.append(f"n = {rows[0][4]} per design" if len({r[4] for r in rows}) == 1
-                 else "n = " + ", ".join(str(r[4]) for r in rows))
-    side.text(0.0, 0.30, "\n".join(lines), transform=side.transAxes, ha="left", va="top",
-              family="monospace", fontsize=6)
+    lines = [f"{'':{width}} {'p50':>7} {'p99':>7} {'max':>7} {'n':>6}"]
+    lines += [f"{n:{width}} {fmt_us(a):>7} {fmt_us(b):>7} {fmt_us(c):>7} {k:>6}"
+              for n, a, b, c, k in rows]
+    notes = [f"{a} and {b} coincide\n  (percentiles 1-99.9 within 2 %)" for a, b in coinciding(data)]
+    notes += [f"{name}: {k} at 0 ns, drawn at the left edge" for name, k in zeros.items()]
+    side.text(0.0, 0.36, "\n".join(lines + notes), transform=side.transAxes, ha="left",
+              va="top", family="monospace", fontsize=7.5)
     return fig
+
+
+#: What each delivery step means for a wake-up, in words (legend of the wake-up plot).
+DELIVERY_WORDS = {
+    "deliver.inactive": "target VTL inactive: notify, switch up",
+    "deliver.inactive-halted": "VP halted in a lower VTL: wake, switch up",
+    "deliver.halted": "VP halted in the target VTL: wake it",
+    "deliver.lower": "target VTL below the running one: waits in its IRR for the return",
+    "deliver.running": "target VTL running",
+}
+
+
+def cause_words(cause: str) -> str:
+    """``timer: deliver.inactive.timer`` -> ``timer: target VTL inactive: ... (deliver...)``."""
+    kind, _, step = cause.partition(": ")
+    if not step:
+        return cause
+    base = step.replace(".timer", "")
+    for key in sorted(DELIVERY_WORDS, key=len, reverse=True):
+        if base.startswith(key):
+            return f"{kind}: {DELIVERY_WORDS[key]} ({step})"
+    return cause
 
 
 def wakeup_cause(df: pd.DataFrame, by: str = "path") -> pd.Series:
@@ -153,14 +223,21 @@ def wakeup_histogram(results, by: str = "path", bins: int = 40):
         data[name] = (df["delivery_ns"].to_numpy(dtype=float), wakeup_cause(df, by).to_numpy())
     everything = np.concatenate([d for d, _ in data.values()]) if data else np.zeros(0)
     n = max(len(res), 1)
-    fig = new_figure(7.0, 1.2 + 1.5 * n)
+    fig = new_figure(7.5, 2.2 + 1.5 * n)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
-    fig.suptitle(f"{scenario_name(res)}: wake-up latency by cause")
+    fig.suptitle(f"{scenario_name(res)}: wake-up latency (target context inactive or "
+                 f"halted), by cause")
     if len(everything) == 0:
         empty_note(axes[0], "no wake-ups (no interrupt found its context inactive or halted)")
         axes[-1].set_xlabel(f"wake-up latency ({US})")
         return fig
-    edges = log_bins(np.maximum(everything, FLOOR_NS), bins)
+    pos = everything[everything > 0]
+    lo = float(pos.min()) / 1.15 if len(pos) else FLOOR_NS
+    hi = float(everything.max()) * 1.15 if len(everything) else 10 * FLOOR_NS
+    hi = max(hi, lo * 2)
+    # Tight: from just below the fastest wake-up to just above the slowest (zeros at the
+    # left edge), not rounded out to whole decades.
+    edges = np.logspace(np.log10(lo / 1e3), np.log10(hi / 1e3), bins + 1)
     causes = sorted({c for _, cs in data.values() for c in cs})
     ccol = category_colors(causes)
     dcol = design_colors(list(res))
@@ -170,17 +247,45 @@ def wakeup_histogram(results, by: str = "path", bins: int = 40):
         if len(d):
             title += f", p50 {fmt_us(np.percentile(d, 50))}, p99 {fmt_us(np.percentile(d, 99))}"
             present = [c for c in causes if (cs == c).any()]
-            ax.hist([np.maximum(d[cs == c], FLOOR_NS) / 1e3 for c in present], bins=edges,
+            ax.hist([np.maximum(d[cs == c], lo) / 1e3 for c in present], bins=edges,
                     stacked=True, color=[ccol[c] for c in present], label=present,
                     edgecolor="white", linewidth=0.3)
         else:
             empty_note(ax, "no wake-ups")
         ax.set_title(title, color=dcol[name], loc="left", fontsize=9)
-        ax.set_ylabel("count")
-    handles = [Line2D([], [], lw=6, color=ccol[c], label=c) for c in causes]
-    axes[0].legend(handles=handles, title="cause", loc="upper right")
+        ax.set_ylabel("wake-ups")
+        ax.set_xlim(edges[0], edges[-1])
+        log_axis_us(ax.xaxis)
+    handles = [Line2D([], [], lw=6, color=ccol[c], label=cause_words(c)) for c in causes]
+    fig.legend(handles=handles, title="cause (interrupt kind: what the delivery had to do)",
+               loc="outside lower center", ncols=1, fontsize=7.5)
     axes[-1].set_xlabel(f"wake-up latency ({US}, log scale)")
     return fig
+
+
+#: Grid keys in words, for axis labels.
+KEY_WORDS = {"vm.vps": "VPs (vm.vps)", "vm.vtls": "VTLs (vm.vtls)", "design": "design"}
+
+
+def column_label(column: str) -> str:
+    """A sweep column (``delivery_p99[timer,vtl1]``) in words."""
+    from ..labels import metric_label
+
+    metric, _, quals = column.partition("[")
+    parts = [q for q in quals.rstrip("]").split(",") if q]
+    vtl = next((int(q[3:]) for q in parts if q.startswith("vtl") and q[3:].isdigit()), -1)
+    kind = next((q for q in parts if not (q.startswith("vtl") and q[3:].isdigit())), "")
+    if metric in ("residency", "compute_share") and not kind and vtl >= 0:
+        kind = f"vtl{vtl}"
+    return metric_label(metric, kind, vtl)
+
+
+def _counts(df, metric, x, hue):
+    """Runs per point behind each mean (the n of its interval)."""
+    keys = [k for k in (x, hue) if k in df.columns]
+    if "n" in df.columns:
+        return df["n"].dropna().tolist()
+    return df.groupby(keys)[metric].count().tolist() if keys else [df[metric].count()]
 
 
 def metric_unit(metric: str):
@@ -265,10 +370,14 @@ def latency_vs_vcpus(df: pd.DataFrame, metric: str, x: str = "vm.vps", hue: str 
     pos = [v for v in allv if v > 0]
     if pos and max(pos) / min(pos) >= 100:
         ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    words = column_label(metric)
+    ax.set_xlabel(KEY_WORDS.get(x, x))
+    ax.set_ylabel(f"{words} ({unit})" if unit else words)
     name = f"{df['scenario'].iloc[0]}: " if "scenario" in df.columns and len(df) else ""
-    ax.set_title(f"{name}{metric} vs {x} (mean, 95% band)")
+    ns = sorted({int(v) for v in _counts(df, metric, x, hue)})
+    reps = f", {ns[0]} runs per point" if len(ns) == 1 else (
+        f", {ns[0]}-{ns[-1]} runs per point" if ns else "")
+    ax.set_title(f"{name}{words}\nagainst {KEY_WORDS.get(x, x)} (mean and 95 % band{reps})")
     if allv:
         ax.legend(title=hue if hue in df.columns else None)
     else:

@@ -188,3 +188,58 @@ def timeline(result, vps=None, window=None):
     fig.legend(handles=_legend_handles(nvtl, exact_any), loc="outside right center",
                fontsize=7)
     return fig
+
+
+def zoom_event(result, vtl_min: int = 1):
+    """The first interrupt of a VTL >= *vtl_min* raised after the warmup (and inside the
+    recorded timeline) that was handled, preferring one that switched VTL: its row, or None."""
+    df = result.measured()
+    df = df[(df["vtl"] >= vtl_min) & df["end_ns"].notna()]
+    rw = (result.scenario.get("record") or {}).get("window")
+    if rw:
+        df = df[(df["raised_ns"] >= parse_duration(rw[0])) & (df["end_ns"] <= parse_duration(rw[1]))]
+    if not len(df):
+        return None
+    switched = df[df["switched"]]
+    return (switched if len(switched) else df).iloc[0]
+
+
+@styled
+def timeline_zoom(result, irq_id: int | None = None, pad: float = 0.25):
+    """The VP timeline around one interrupt: from a little before its raise to a little
+    after its handler ends, on its VP, with the raise, handler start and end marked.
+
+    *result*: a Result (or a Comparison / dict: its first design). *irq_id*: the
+    interrupt's id (default :func:`zoom_event`: the first higher-VTL interrupt after the
+    warmup that switched VTL). *pad*: margin on each side, as a share of the span.
+    Returns the Figure.
+    """
+    res = as_results(result)
+    name, r = next(iter(res.items()))
+    row = r.interrupts.iloc[int(irq_id)] if irq_id is not None else zoom_event(r)
+    if row is None:
+        fig = new_figure(9.0, 2.0)
+        ax = fig.add_subplot()
+        empty_note(ax, "no higher-VTL interrupt handled in the recorded window")
+        ax.set_title(f"{r.name} [{name}]: timeline zoom")
+        return fig
+    a, b = int(row["raised_ns"]), int(row["end_ns"]) if not pd.isna(row["end_ns"]) else \
+        int(row["raised_ns"]) + 10_000
+    m = max(int((b - a) * pad), 200)
+    fig = timeline.__wrapped__(r, vps=[int(row["vp"])], window=(max(a - m, 0), b + m))
+    ax = fig.axes[0]
+    marks = [("raised", a)]
+    if not pd.isna(row["start_ns"]):
+        marks.append(("handler start", int(row["start_ns"])))
+    marks.append(("handler end", b))
+    for k, (label, t) in enumerate(marks):
+        ax.axvline(t / 1e3, color="#444444", lw=0.8, ls="--")
+        # Staggered, so that marks close together (a short handler) stay readable.
+        ax.text(t / 1e3, -0.55 + 0.3 * (k % 2), f" {label}", fontsize=7, va="bottom",
+                ha="left", color="#444444",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
+    fig.suptitle(f"{r.name} [{name}]: zoom on interrupt #{int(row['id'])} ({row['kind']} to "
+                 f"VTL{int(row['vtl'])}, VP{int(row['vp'])})\ndelivery "
+                 f"{int(row['start_ns']) - a:,} ns, response {b - a:,} ns "
+                 f"(vsmsim explain DIR --id {int(row['id'])} for its steps)", fontsize=9)
+    return fig

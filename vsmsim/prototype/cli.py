@@ -25,7 +25,10 @@ class _Bad(Exception):
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``prototype`` command to *subparsers*; its handler is :func:`run`."""
     p = subparsers.add_parser(
-        "prototype", help="run design prototypes on /dev/kvm: measured vs predicted round trip")
+        "prototype", help="run design prototypes on /dev/kvm: measured vs predicted round trip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  vsmsim prototype --calls 2000 --placement same-cpu\n"
+               "  vsmsim prototype --check\ndocs: docs/validation.md")
     p.add_argument("--designs", default=",".join(DESIGNS),
                    help=f"comma-separated, from {', '.join(DESIGNS)} (default: all)")
     p.add_argument("--calls", default="5000", help="VTL call round trips per design and "

@@ -15,7 +15,7 @@ from ..costs import CostProfile
 from ..designs import Design
 from ..errors import InputError
 from ..stats import aggregate
-from .executors import EXECUTORS, RUNNERS, check, make_tasks
+from .executors import EXECUTORS, RUNNERS, check, make_tasks, pool_or_serial
 from .grid import Plan, make_plan
 from .store import RunStore
 
@@ -203,11 +203,14 @@ def sweep(scenario, grid: dict | None = None, replications: int = 1, executor: s
         raise InputError(f"scheduler {scheduler!r} is for executor='dask' "
                          f"(got executor={executor!r})")
     sc = _as_scenario(scenario)
+    if executor != "dask" or not scheduler:
+        executor = pool_or_serial(executor, "sweep")
     plan = make_plan(sc, grid, replications)
     check(plan, executor)
     store = RunStore(out) if out is not None else None
     done: dict = {}
     if store is not None:
+        store.own([r.key for r in plan.runs])  # a rerun owns its directory
         store.write_plan(plan.describe())
         done = store.load([r.key for r in plan.runs], retry_failed=retry_failed)
     todo = [r for r in plan.runs if r.key not in done]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import sys
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
 
 from ..errors import InputError
 from .task import RunTask, failed_record, portable, run_task, worker_init
@@ -36,6 +39,64 @@ def make_tasks(plan, todo, executor: str) -> list[RunTask]:
     blobs = {p.index: pickle.dumps(p.scenario) for p in points}
     return [RunTask(r.key, r.point, r.replication, r.seed, blob=blobs[r.point],
                     preload=preload) for r in todo]
+
+
+def unguarded_main() -> str | None:
+    """The main script's path when the current call runs at its top level unguarded.
+
+    Process pools start workers with ``forkserver`` or ``spawn``, which import the main
+    script again in each worker: a script that calls :func:`vsmsim.sweep` (or ``compare``
+    with workers) at its top level, not under ``if __name__ == "__main__":``, would start
+    pools inside every worker, and Python refuses ("bootstrapping phase"), so every run
+    failed. This finds the main module's top-level frame on the stack and reads the
+    script's syntax tree: the call is unguarded when the top-level statement running is
+    not an ``if`` that tests ``__name__``. None when guarded, interactive or not a script.
+    """
+    import ast
+    import inspect
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py"):
+        return None
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return None  # python -m pkg: multiprocessing does not import a package's __main__
+    frame = inspect.currentframe()
+    line = None
+    while frame is not None:
+        if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+            break
+        frame = frame.f_back
+    del frame
+    if line is None:
+        return None
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for stmt in tree.body:
+        if stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
+            if isinstance(stmt, ast.If) and "__name__" in ast.unparse(stmt.test):
+                return None
+            return str(path)
+    return None
+
+
+def pool_or_serial(executor: str, what: str, stacklevel: int = 3) -> str:
+    """*executor*, or ``"serial"`` with a warning when a pool cannot start (see
+    :func:`unguarded_main`)."""
+    if executor == "serial":
+        return executor
+    script = unguarded_main()
+    if script is None:
+        return executor
+    warnings.warn(f"{what}: {script} calls vsmsim at its top level without "
+                  f"'if __name__ == \"__main__\":', so worker processes cannot start; "
+                  f"running serially instead (put the call under that guard to use "
+                  f"{executor!r})", RuntimeWarning, stacklevel=stacklevel)
+    return "serial"
 
 
 def run_serial(tasks, workers=None, scheduler=None, info=None):

@@ -43,6 +43,20 @@ class RunStore:
         for stale in self.runs_dir.glob(".*.tmp"):  # left by a killed sweep
             stale.unlink(missing_ok=True)
 
+    def own(self, keys) -> list[Path]:
+        """Make the directory this sweep's: remove what an earlier sweep left that this one
+        would not write (runs of other grid points or seeds, the old tables, every plot).
+        Runs of this plan stay, so an interrupted sweep still resumes. Returns the removed."""
+        keep = {f"{k}.json" for k in keys}
+        gone = [f for f in self.runs_dir.glob("*.json") if f.name not in keep]
+        gone += [self.root / n for n in (names.SWEEP_RUNS, names.SWEEP_POINTS)
+                 if (self.root / n).is_file()]
+        for fmt in names.PLOT_FORMATS:
+            gone += list(self.root.glob(f"*.{fmt}"))
+        for f in gone:
+            f.unlink(missing_ok=True)
+        return gone
+
     def path(self, key: str) -> Path:
         """File of the run named *key*."""
         return self.runs_dir / f"{key}.json"
