@@ -547,9 +547,16 @@ class VP(FusedDeliveries):
 
     def land(self, irq: int) -> None:
         """The delivery path of *irq* has ended: it pends, with any that joined it."""
-        c = self.ctxs[self.sim.rec.rows[irq + F_VTL]]
+        rows = self.sim.rec.rows
+        c = self.ctxs[rows[irq + F_VTL]]
         c.inflight -= 1
-        self._irr_put(c, irq)
+        vec = rows[irq + F_VECTOR]
+        bit = 1 << vec
+        if c.irr_mask & bit or c.vtl < self.next_vtl:
+            self._irr_put(c, irq)  # merges, or may raise VINA
+        else:  # the common case, inlined: a new vector for the running or a higher VTL
+            c.irr_mask |= bit
+            c.irr_id[vec] = irq
         if c.joined:
             for j in c.joined:
                 self._irr_put(c, j)
