@@ -53,46 +53,36 @@ class ScenarioError(InputError):
     """A scenario that cannot run; ``str(e)`` has one line per problem."""
 
 
-def _design_ref(v):
-    # A name, a path, a loaded Design, or a design table given inline.
-    if isinstance(v, (str, Design)):
-        return v
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, dict):
-        return load_design(v)
-    raise ValueError(f"{v!r} is not a design; give a built-in name, a design file's path or a "
-                     f"vsmsim.Design")
+def _loaded_ref(cls, load, name: str, what: str):
+    """A validator for a design or cost-profile field: a name or a path (kept as given, for
+    the manifest), a loaded *cls* object, or its table given inline (loaded here)."""
+    def ref(v):
+        if isinstance(v, (str, cls)):
+            return v
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, dict):
+            return load(v)
+        raise ValueError(f"{v!r} is not a {what}; give a built-in name, a file's path or a "
+                         f"vsmsim.{cls.__name__}")
+    ref.__name__ = name  # the reference page (schema_doc) names the type by it
+    return ref
 
 
-def _design_label(v, info):
+def _ref_label(v, info):
     # JSON (manifests, resolved()): a name or path; Python (to_input): the object itself.
     if isinstance(v, str) or not info.mode_is_json():
         return v
-    return v.file or v.name
+    return getattr(v, "file", "") or v.name
 
 
-def _profile_ref(v):
-    if isinstance(v, (str, CostProfile)):
-        return v
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, dict):
-        return load_profile(v)
-    raise ValueError(f"{v!r} is not a cost profile; give a built-in name, a profile file's path "
-                     f"or a vsmsim.CostProfile")
-
-
-def _profile_label(v, info):
-    if isinstance(v, str) or not info.mode_is_json():
-        return v
-    return v.name
-
-
-DesignRef = Annotated[Union[str, Design], BeforeValidator(_design_ref),
-                      PlainSerializer(_design_label)]
-ProfileRef = Annotated[Union[str, CostProfile], BeforeValidator(_profile_ref),
-                       PlainSerializer(_profile_label)]
+DesignRef = Annotated[Union[str, Design],
+                      BeforeValidator(_loaded_ref(Design, load_design, "_design_ref", "design")),
+                      PlainSerializer(_ref_label)]
+ProfileRef = Annotated[Union[str, CostProfile],
+                       BeforeValidator(_loaded_ref(CostProfile, load_profile, "_profile_ref",
+                                                   "cost profile")),
+                       PlainSerializer(_ref_label)]
 
 
 class VinaConfig(Strict):
