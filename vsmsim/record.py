@@ -7,6 +7,7 @@ event; the tables become pandas DataFrames once, at the end, via ``np.frombuffer
 from __future__ import annotations
 
 from array import array
+from struct import Struct
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ NF = len(FIELDS)
 SW_FIELDS = ("vp", "from_vtl", "to_vtl", "reason", "start", "end")
 NSW = len(SW_FIELDS)
 SW_VP, SW_FROM, SW_TO, SW_REASON, SW_START, SW_END = range(NSW)
+#: Native int64 rows, as array('q') stores them.
+_PACK_ROW = Struct(f"={NF}q").pack
+_PACK_SWITCH = Struct(f"={NSW}q").pack
 
 
 class Recorder:
@@ -69,15 +73,18 @@ class Recorder:
         """
         rows = self.rows
         h = len(rows)
-        rows.extend((workload, kind, vector, src_vp, src_vtl, vp, vtl, raised,
-                     raised if arrival < 0 else arrival, -1, -1, -1, woke, 0, path, service, -1))
+        # One packed row appended as bytes: array.extend of a tuple converts every item
+        # through argument parsing (measured here: ~1,180 ns a row against ~440 ns).
+        rows.frombytes(_PACK_ROW(workload, kind, vector, src_vp, src_vtl, vp, vtl, raised,
+                                 raised if arrival < 0 else arrival, -1, -1, -1, woke, 0, path,
+                                 service, -1))
         return h
 
     def new_switch(self, vp, from_vtl, to_vtl, reason, start) -> int:
         """Append a switch row whose end is set later (``sw[h + SW_END]``); return its handle."""
         sw = self.sw
         h = len(sw)
-        sw.extend((vp, from_vtl, to_vtl, reason, start, -1))
+        sw.frombytes(_PACK_SWITCH(vp, from_vtl, to_vtl, reason, start, -1))
         return h
 
     def segment(self, vp, state, vtl, start, end, irq=-1):
