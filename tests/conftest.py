@@ -23,6 +23,23 @@ def cost(profile: str, *names: str) -> int:
     return total
 
 
+def kvm_mark(what: str):
+    """A skipif mark for tests that need a usable /dev/kvm on x86-64 (*what* needs it)."""
+    import platform
+
+    from vsmsim.calibrate.kvm import KvmUnavailable, open_kvm
+
+    reason = None
+    if platform.machine() not in ("x86_64", "AMD64", "amd64"):
+        reason = f"{what} need x86-64, this is {platform.machine()}"
+    else:
+        try:
+            open_kvm().close()
+        except KvmUnavailable as e:
+            reason = str(e)
+    return pytest.mark.skipif(reason is not None, reason=str(reason))
+
+
 @pytest.fixture
 def runner():
     return run

@@ -6,10 +6,10 @@ No timing assertions beyond broad sanity bounds: the figures depend on the host.
 from __future__ import annotations
 
 import argparse
-import platform
 import struct
 
 import pytest
+from conftest import kvm_mark
 
 from vsmsim.calibrate import (
     DEFAULT_OUT,
@@ -21,7 +21,6 @@ from vsmsim.calibrate import (
     run,
 )
 from vsmsim.calibrate import profile as cal_profile
-from vsmsim.calibrate.kvm import KvmUnavailable, open_kvm
 from vsmsim.calibrate.measure import EMULATION_THRESHOLD_NS, Figure, quantile
 from vsmsim.costs import COST_NAMES, dump_profile, load_profile, profile_from_dict
 
@@ -35,17 +34,7 @@ PATH_COSTS = ("kvm_run_roundtrip", "kvm_run", "ioctl_regs", "ioctl_sregs", "ioct
               "msr_entry")
 
 
-def _kvm_reason() -> str | None:
-    if platform.machine() not in ("x86_64", "AMD64", "amd64"):
-        return f"calibration needs x86-64, this is {platform.machine()}"
-    try:
-        open_kvm().close()
-    except KvmUnavailable as e:
-        return str(e)
-    return None
-
-
-needs_kvm = pytest.mark.skipif(_kvm_reason() is not None, reason=str(_kvm_reason()))
+needs_kvm = kvm_mark("calibration")
 
 
 def _args(*argv) -> argparse.Namespace:
@@ -95,10 +84,16 @@ def test_quick_calibration_writes_a_loadable_profile(quick_calibration, tmp_path
 def test_quick_calibration_figures_are_positive(quick_calibration):
     _data, rows = quick_calibration
     by_key = {r["figure"]: r for r in rows}
+    import math
+    # Raw timings are durations, so positive whatever the load; guest_insn and guest_cpuid
+    # are differences of two loops, which a busy machine can push below zero (no timing
+    # assertion on those: only that they were measured and ordered).
     for key in ("ioctl_trivial", "ioctl_get_regs", "kvm_run_io", "guest_insn", "guest_cpuid",
                 "vcpu_irq_halt", "vcpu_irq_spin", "wakeup_threads"):
         row = by_key[key]
-        assert row["median"] > 0 and row["p10"] > 0, key
+        if key not in ("guest_insn", "guest_cpuid"):
+            assert row["median"] > 0 and row["p10"] > 0, key
+        assert all(math.isfinite(row[q]) for q in ("p10", "median", "p90")), key
         assert row["p10"] <= row["median"] <= row["p90"], key
         assert row["n"] == 2
     assert 10 < by_key["tsc_mhz"]["median"] < 20_000

@@ -9,15 +9,14 @@ what was printed. No timing assertions: times depend on the host and its load.
 from __future__ import annotations
 
 import collections
-import platform
 
 import pandas as pd
 import pytest
+from conftest import kvm_mark
 
 from vsmsim.calibrate.kvm import (
     KVM_GET_MP_STATE,
     KVM_RUN,
-    KvmUnavailable,
     open_kvm,
     path_state_ioctls,
 )
@@ -34,18 +33,7 @@ from vsmsim.prototype.paths import (
     table_counts,
 )
 
-
-def _kvm_reason() -> str | None:
-    if platform.machine() not in ("x86_64", "AMD64", "amd64"):
-        return f"the prototypes need x86-64, this is {platform.machine()}"
-    try:
-        open_kvm().close()
-    except KvmUnavailable as e:
-        return str(e)
-    return None
-
-
-needs_kvm = pytest.mark.skipif(_kvm_reason() is not None, reason=str(_kvm_reason()))
+needs_kvm = kvm_mark("the prototypes")
 CALLS = 200
 
 
