@@ -74,8 +74,8 @@ COST_NAMES = {
     "handoff_eventfd_cross": "one-way eventfd wake of a blocked thread on another CPU",
     "kick_parked_cross": "signal kick of a vCPU thread parked in KVM_RUN, from another CPU",
     "first_run_after_migration": "extra of the first KVM_RUN after a cross-CPU hand-off",
-    "wake_cold_cross": "extra VMM time of a thread just woken on another (idle) CPU: its first "
-                       "state ioctls and KVM_RUN run cold (charged with a cross-CPU hand-off)",
+    "wake_cold_cross": "extra VMM time per hand-off of a thread woken on another (idle) CPU "
+                       "(reported; the prototypes apply the ratio cross_cpu_slowdown instead)",
 }
 
 BUILTIN_PROFILES = ("default", "intel", "amd", "nested", "ideal")

@@ -138,10 +138,9 @@ def measure_paths(kvm, repeat: int, plan, pair) -> dict:
     fig = paths.measure_first_run(kvm, ov, repeat, plan, pair)
     if fig is not None:
         out[fig.key] = fig
-    for cross in (False, True):
-        fig = paths.measure_wake_cold(kvm, cross, ov, repeat, plan, pair)
-        if fig is not None:
-            out[fig.key] = fig
+    figs = paths.measure_cross_slowdown(kvm, repeat, pair)
+    for fig in figs or ():
+        out[fig.key] = fig
     out["vcpu_switch"] = paths.measure_vcpu_switch(kvm, ov, repeat, plan)
     return out
 

@@ -60,11 +60,6 @@ MSR_ENTRIES = 100
 #: State kinds a VMM sets after a hand-off (QEMU's kvm_arch_put_registers), the work the
 #: cold-wake figure times.
 PUT_KINDS = ("sregs", "regs", "fpu", "xcrs", "msrs", "events", "mp_state", "debugregs")
-#: How long the woken thread's CPU sits idle before each cold-wake sample: about what the
-#: other VMM thread of a table's switch works between two hand-offs (one side's gets, the
-#: other's sets, a KVM_RUN: 150-250 us on this project's nested host). The extra grows
-#: with the idle time (docs/calibration.md).
-WAKE_COLD_GAP_S = 250e-6
 
 
 @dataclass
@@ -587,54 +582,90 @@ def measure_first_run(kvm: Kvm, ov: Overheads, repeat: int, plan: PathPlan,
                   per_run=f"each: median of {plan.kick_samples} wake-ups")
 
 
-def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
-                      pair) -> Figure | None:
-    """``wake_cold_cross`` (``wake_cold_same_cpu`` with *cross* False): the extra time of
-    a VMM's work right after a hand-off to a thread on another CPU.
-
-    A vCPU thread blocked on a futex is woken by a thread busy for :data:`WAKE_COLD_GAP_S`
-    on another
-    CPU (on its own CPU for *cross* False); it then does what a VMM thread of the design
-    tables does between a wake and its next block, twice one switch's state work: the
-    gets of :data:`STATE_KINDS`, the sets of :data:`PUT_KINDS` (MSRs with
-    :data:`MSR_ENTRIES` entries) and a KVM_RUN round trip. The figure is that time minus
-    the same work done again at once by the same thread (warm: it has not blocked since),
-    sample by sample, so a change of load cancels out; a slowness that outlasts the first
-    pass is not counted, so the figure is a lower bound. On this
-    project's nested host an idle CPU's vCPU halts in the host, and the work after a wake
-    there runs slower for tens of microseconds, not only its first KVM_RUN."""
-    cpus = _cpus(pair, cross)
-    if cpus is None:
-        return None
+def _switch_work(kvm: Kvm, vcpu, shared: dict | None = None) -> tuple[list, dict]:
+    """One switch's state work on *vcpu* as (request, buffer) pairs, in a VMM's order: the
+    sets of :data:`PUT_KINDS` from the buffers in *shared* (what the other thread got from
+    its vCPU: the state a switch carries across), a KVM_RUN round trip (buffer None), then
+    the gets of :data:`STATE_KINDS` into the same buffers (MSRs with :data:`MSR_ENTRIES`
+    entries). With *shared* None the buffers are made (and filled) from *vcpu*. Kinds this
+    KVM refuses are left out. Returns the calls and the buffers."""
     table = path_state_ioctls(kvm)
-    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
-        vcpu = vm.vcpus[0]
-        vcpu.run()
-        gets, sets = [], []
-        for kind in STATE_KINDS:
-            get_req, set_req, size, _name = table[kind]
+    bufs = {} if shared is None else shared
+    gets, sets = [], []
+    for kind in STATE_KINDS:
+        get_req, set_req, size, _name = table[kind]
+        if shared is None:
             if kind == "msrs":
                 try:
-                    buf = msr_buffer(vmm_msrs(kvm, vcpu, MSR_ENTRIES))
+                    bufs[kind] = msr_buffer(vmm_msrs(kvm, vcpu, MSR_ENTRIES))
                 except KvmError:
                     continue
             else:
-                buf = bytearray(size)
+                bufs[kind] = bytearray(size)
             try:
-                fcntl.ioctl(vcpu.fd, get_req, buf, True)
-                fcntl.ioctl(vcpu.fd, set_req, buf, True)
+                fcntl.ioctl(vcpu.fd, get_req, bufs[kind], True)
+                fcntl.ioctl(vcpu.fd, set_req, bufs[kind], True)
             except OSError:
+                del bufs[kind]
                 continue
-            gets.append((get_req, buf))
-            if kind in PUT_KINDS:
-                sets.append((set_req, buf))
-        calls = (gets + sets + [(KVM_RUN, None)]) * 2
-        fd = vcpu.fd
-        wake, ready = threading.Lock(), os.eventfd(0)
-        wake.acquire()
-        extra, failure = [0], []
+        elif kind not in bufs:
+            continue
+        gets.append((get_req, bufs[kind]))
+        if kind in PUT_KINDS:
+            sets.append((set_req, bufs[kind]))
+    return sets + [(KVM_RUN, None)] + gets, bufs
 
-        def work(ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
+
+#: Turns per block of the cold-wake ping-pong, and blocks per run (half of them across
+#: CPUs, half on one CPU, alternating so that a change of load falls on both).
+WAKE_COLD_TURNS, WAKE_COLD_BLOCKS = 40, 6
+#: Untimed busy time at the end of each ping-pong turn, so that the other thread's CPU sits
+#: idle about as long as a table's switch keeps it (the other VMM thread's gets, sets and
+#: KVM_RUN: 150-250 us on this project's nested host). The slowness after a wake grows
+#: with the idle time before it (docs/calibration.md).
+WAKE_COLD_GAP_S = 150e-6
+
+
+def measure_cross_slowdown(kvm: Kvm, repeat: int, pair,
+                           gap_s: float = WAKE_COLD_GAP_S) -> tuple[Figure, Figure] | None:
+    """``cross_cpu_slowdown`` (a ratio) and ``wake_cold_cross`` (ns per hand-off): how much
+    slower two vCPU threads that hand off to each other work across CPUs than on one.
+
+    Two threads, each owning the vCPU of its own VM, play ping-pong with futex hand-offs
+    (a ``threading.Lock`` each, as the prototypes' VMMs do). Each turn, the woken thread
+    does one switch's state work (:func:`_switch_work`: the sets from the state the other
+    thread just got, a KVM_RUN round trip, the gets; about what a table's VMM thread does
+    between a wake and its next block) and
+    hands off back. Blocks of :data:`WAKE_COLD_TURNS` turns alternate between the two
+    threads on two CPUs and on one; the figure of a run is the median turn's work across
+    CPUs minus the median on one CPU (the hand-offs themselves are not in the timed work:
+    they are ``handoff_futex`` and ``handoff_futex_cross``). This is the whole slowness of
+    the woken thread's work until it blocks again, not only its first calls: on this
+    project's nested host an idle CPU's vCPU halts in the outer host, and everything the
+    VMM does for tens to hundreds of microseconds after a wake there runs slower, by an
+    amount that changes with the outer host's load (docs/calibration.md). The slowness is
+    in proportion to the work (every segment of a prototype's switch is slower by about
+    the same factor), so the ratio is what a prediction applies; the difference is the
+    same effect as ns for this turn's work. None without two CPUs."""
+    cpus = _cpus(pair, True)
+    if cpus is None:
+        return None
+    with long_mode_vm(kvm, guest64.OUT_LOOP) as vm_a, long_mode_vm(kvm, guest64.OUT_LOOP) as vm_b:
+        for vm in (vm_a, vm_b):
+            vm.vcpus[0].run()
+        # one set of buffers: each thread sets its vCPU from what the other just got, as a
+        # VMM's switch carries one VTL's state to the other's thread (and CPU)
+        work_a, bufs = _switch_work(kvm, vm_a.vcpus[0])
+        work_b, _bufs = _switch_work(kvm, vm_b.vcpus[0], bufs)
+        fd_a, fd_b = vm_a.vcpus[0].fd, vm_b.vcpus[0].fd
+        to_a, to_b = threading.Lock(), threading.Lock()
+        to_a.acquire()
+        to_b.acquire()
+        where = [cpus[1]]            # the peer's CPU for the next block
+        times: list[int] = []        # the peer's turns of the current block
+        stop, failure = [False], []
+
+        def work(fd, calls, ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
             t0 = clock()
             for req, buf in calls:
                 if buf is None:
@@ -643,55 +674,68 @@ def measure_wake_cold(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: P
                     ioctl(fd, req, buf, True)
             return clock() - t0
 
-        def worker():
+        def peer():
             try:
-                os.sched_setaffinity(0, {cpus[1]})
-                os.eventfd_write(ready, 1)
+                cpu = None
                 while True:
-                    wake.acquire()
+                    to_b.acquire()
                     if stop[0]:
                         return
-                    cold = work()
-                    # the same work again at once, never blocking: the warm reference of
-                    # this very sample (a change of load cancels out; a slowness that
-                    # outlasts the first pass does not count: a lower bound)
-                    extra[0] = cold - work()
-                    os.eventfd_write(ready, 1)
+                    if where[0] != cpu:          # a new block: move before the next turn
+                        cpu = where[0]
+                        os.sched_setaffinity(0, {cpu})
+                        to_a.release()
+                        continue
+                    times.append(work(fd_b, work_b))
+                    spin(gap_s)
+                    to_a.release()
             except BaseException as e:  # noqa: BLE001 - handed to the measuring thread
                 failure.append(e)
-                os.eventfd_write(ready, 1)
+                to_a.release()
 
-        stop = [False]
-        th = threading.Thread(target=worker, name="vsmsim-wake-cold", daemon=True)
-        vals = []
+        th = threading.Thread(target=peer, name="vsmsim-wake-cold", daemon=True)
+        ratios, extras = [], []
         try:
             with _pinned(cpus[0]):
                 th.start()
-                os.eventfd_read(ready)
                 for _ in range(repeat):
-                    samples = []
-                    for i in range(plan.kick_samples + 3):
-                        spin(WAKE_COLD_GAP_S)
-                        wake.release()
-                        os.eventfd_read(ready)
-                        if failure:
-                            raise KvmError(f"vCPU thread failed: {failure[0]}")
-                        if i >= 3:
-                            samples.append(extra[0])
-                    vals.append(statistics.median(samples))
+                    by = {True: [], False: []}
+                    for block in range(WAKE_COLD_BLOCKS):
+                        far = block % 2 == 0
+                        where[0] = cpus[1] if far else cpus[0]
+                        to_b.release()                 # the peer moves
+                        to_a.acquire()
+                        del times[:]
+                        mine = []
+                        for _t in range(WAKE_COLD_TURNS + 2):
+                            mine.append(work(fd_a, work_a))
+                            spin(gap_s)
+                            to_b.release()
+                            to_a.acquire()
+                            if failure:
+                                raise KvmError(f"vCPU thread failed: {failure[0]}")
+                        # the first two turns of a block follow the move: not counted
+                        by[far].extend(mine[2:] + times[2:])
+                    far, near = statistics.median(by[True]), statistics.median(by[False])
+                    ratios.append(far / near)
+                    extras.append(far - near)
         finally:
             stop[0] = True
             if th.is_alive():
-                wake.release()
+                to_b.release()
                 th.join(2.0)
-            os.close(ready)
-    key = "wake_cold_cross" if cross else "wake_cold_same_cpu"
-    return Figure(key, vals, f"extra of a VMM thread's work after a hand-off (twice: the "
-                  f"gets of {len(STATE_KINDS)} state kinds, the sets of {len(PUT_KINDS)}, "
-                  f"{MSR_ENTRIES} MSR entries, a KVM_RUN round trip) done right after a futex "
-                  f"wake from a thread busy {WAKE_COLD_GAP_S * 1e6:.0f} us, minus the same work "
-                  f"done again at once (a lower bound); {_where(cpus)}",
-                  per_run=f"each: median of {plan.kick_samples} wake-ups")
+    what = (f"a VMM thread's work between two futex hand-offs (the gets of "
+            f"{len(STATE_KINDS)} state kinds, the sets of {len(PUT_KINDS)}, {MSR_ENTRIES} MSR "
+            f"entries, a KVM_RUN round trip) when two such threads (a VM each) ping-pong "
+            f"across CPUs {cpus[0]} and {cpus[1]}, against the same on one CPU; blocks of "
+            f"{WAKE_COLD_TURNS} turns alternating")
+    n = WAKE_COLD_BLOCKS // 2 * WAKE_COLD_TURNS * 2
+    return (Figure("cross_cpu_slowdown", ratios, "ratio of " + what, unit="x",
+                   per_run=f"each: median of {n} turns across over the median of as many "
+                   "on one CPU"),
+            Figure("wake_cold_cross", extras, "extra per hand-off of " + what,
+                   per_run=f"each: median of {n} turns across minus the median of as "
+                   "many on one CPU"))
 
 
 def _halt_poll_s() -> float:

@@ -3,11 +3,12 @@
 The design tables name a hand-off without saying where the threads run: ``kick_parked``,
 ``handoff_futex``, ``handoff_eventfd`` are priced by the calibration with both threads on
 one CPU. When a VMM's threads sit on two CPUs, each hand-off instead costs its ``_cross``
-figure plus ``wake_cold_cross``: the extra time the woken thread then spends on its first
-state ioctls and KVM_RUN, because the CPU it wakes on was idle (docs/calibration.md). The
-engine has no notion of placement, so :func:`placement_overrides` expresses it as cost
-overrides for a scenario (``costs.override``): the hand-off step of the path is where a
-cross-CPU switch pays it.
+figure, and all the VMM's work between hand-offs (state ioctls, KVM_RUN round trips, the
+VMM's own switch work, the guest's work inside KVM_RUN) runs slower by the calibrated
+``cross_cpu_slowdown`` ratio, because a thread woken across CPUs wakes on a CPU that was
+idle (docs/calibration.md). The engine has no notion of placement, so
+:func:`placement_overrides` and :func:`slowed` express it as cost overrides for a scenario
+(``costs.override``).
 
 A VMM written in Python pays, beyond every cost (which the calibration measures net of
 it), ``python_call`` once per Python call that makes a syscall: :func:`python_overrides`.
@@ -28,13 +29,29 @@ PYTHON_CALLS = {"kick_parked": 2, "handoff_futex": 2, "handoff_eventfd": 2, "uex
 
 def placement_overrides(cost_ns: dict[str, float], placement: str) -> dict[str, float]:
     """Cost overrides (ns) for *placement* (``same-cpu`` or ``cross-cpu``): for
-    ``cross-cpu`` every hand-off cost becomes its ``_cross`` figure + ``wake_cold_cross``."""
+    ``cross-cpu`` every hand-off cost becomes its ``_cross`` figure (the slowdown of the
+    work between hand-offs is :func:`slowed`)."""
     if placement == "same-cpu":
         return {}
     if placement != "cross-cpu":
         raise ValueError(f"placement {placement!r}: allowed same-cpu, cross-cpu")
-    cold = cost_ns.get("wake_cold_cross", 0.0)
-    return {k: cost_ns[v] + cold for k, v in CROSS.items()}
+    return {k: cost_ns[v] for k, v in CROSS.items()}
+
+
+def slowed(overrides: dict[str, float], cost_ns: dict[str, float], costs,
+           factor: float) -> dict[str, float]:
+    """*overrides* with each of *costs* that is not a hand-off (its overridden value, else
+    its profile value) and ``vmm_switch`` multiplied by *factor* (``cross_cpu_slowdown``):
+    the VMM's work between hand-offs, slower across CPUs. Hand-offs keep their ``_cross``
+    figures, which are measured as such."""
+    out = dict(overrides)
+    for c in set(costs) | {"vmm_switch"}:
+        if c in CROSS or c in CROSS.values():
+            continue
+        base = out.get(c, cost_ns.get(c))
+        if base is not None:
+            out[c] = base * factor
+    return out
 
 
 def python_calls(cost: str) -> int:

@@ -111,6 +111,13 @@ def run(args) -> int:
           f"{(w['vtl1'] + w['vtl0']) / 1e3:.2f} us (VTL1 {w['vtl1'] / 1e3:.2f} + VTL0 "
           f"{w['vtl0'] / 1e3:.2f}), profile {Path(args.out) / 'profile.toml'}; the Python "
           f"VMM's vmm_switch {res['vmm_switch_ns']:.0f} ns")
+    cross = [r for r in res["rows"] if r["placement"] == "cross-cpu"]
+    if cross:
+        each = ", ".join(f"{r['design']} x {r['cross_cpu_slowdown']:.3f}" for r in cross)
+        print(f"cross-cpu: hand-offs priced with their _cross figures, the VMM's and the "
+              f"guest's work between them times cross_cpu_slowdown, measured right before "
+              f"and after each run: {each} (calibration: "
+              f"{res['meta']['cross_cpu_slowdown']:.3f})")
     print()
     print(format_summary(res["rows"]))
     print()

@@ -22,14 +22,15 @@ import pandas as pd
 
 from .. import calibrate
 from ..calibrate import host
+from ..calibrate import paths as cal_paths
 from ..calibrate import profile as cal_profile
 from ..calibrate.kvm import open_kvm
 from ..calibrate.measure import cpu_pair, quantile
-from ..calibrate.placement import placement_overrides, python_overrides
+from ..calibrate.placement import placement_overrides, python_overrides, slowed
 from ..designs import load_design
 from . import predict, report
 from .paths import PATHS, compile_design, script_counts, table_counts
-from .vmm import placements_of, run_design
+from .vmm import merge_records, placements_of, run_design
 
 
 def _stats(values) -> dict:
@@ -43,13 +44,61 @@ def _switch_costs(design: str) -> set[str]:
 
 
 def prediction_overrides(design: str, placement: str, cost_ns: dict, python_call: float,
-                         vmm_switch: float) -> dict[str, float]:
-    """Cost overrides (ns) of the prediction: placement first, then the Python VMM."""
+                         vmm_switch: float, slowdown: float = 1.0) -> dict[str, float]:
+    """Cost overrides (ns) of the prediction: placement first, then the Python VMM, then
+    (across CPUs) the work between hand-offs times *slowdown* (``cross_cpu_slowdown``)."""
+    costs = _switch_costs(design)
     placed = dict(cost_ns)
     placed.update(placement_overrides(cost_ns, placement))
     out = placement_overrides(cost_ns, placement)
-    out.update(python_overrides(placed, python_call, vmm_switch, _switch_costs(design)))
+    out.update(python_overrides(placed, python_call, vmm_switch, costs))
+    if placement == "cross-cpu":
+        out = slowed(out, cost_ns, costs, slowdown)
     return out
+
+
+def placed_work(work: dict, placement: str, slowdown: float) -> dict:
+    """The guest work measured apart, as it runs at *placement* (across CPUs the guest's
+    KVM_RUN is slower by *slowdown* too)."""
+    if placement != "cross-cpu":
+        return dict(work)
+    return {k: (v * slowdown if k in ("vtl0", "vtl1") else v) for k, v in work.items()}
+
+
+#: Calls per run of an interleaved cross-CPU measurement (at least one run).
+CHUNK_CALLS = 500
+
+
+def cross_chunks(calls: int) -> int:
+    """Runs a cross-CPU measurement of *calls* round trips is split into."""
+    return max(1, calls // CHUNK_CALLS)
+
+
+def _interleaved(kvm, design: str, calls: int, pair, loops: int, chunks: int):
+    """A cross-CPU prototype measured in *chunks* runs, each right after one measurement of
+    ``cross_cpu_slowdown`` (and one more at the end), and the slowdown values.
+
+    On this project's nested host the cross-CPU time changes from one fraction of a second
+    to the next (consecutive 300-call runs of one prototype: 0.95-1.48x its same-CPU time),
+    so a prediction is only comparable with a measurement of the same moments: the
+    slowdown figure and the prototype sample the same stretch of time, interleaved, as the
+    benchmark interleaves a workload with its baseline. The prototype still never feeds
+    the prediction: the figure comes from :func:`~vsmsim.calibrate.paths.measure_cross_slowdown`."""
+    around, recs = [], []
+    base, extra = divmod(calls, chunks)
+    for i in range(chunks):
+        around += _slowdown(kvm, pair)
+        n = base + (1 if i < extra else 0)
+        recs.append(run_design(kvm, design, n, "cross-cpu", pair, loops,
+                               warmup=20 if i == 0 else 5))
+    around += _slowdown(kvm, pair)
+    return merge_records(recs), around
+
+
+def _slowdown(kvm, pair) -> list[float]:
+    """``cross_cpu_slowdown`` measured now (one run of its blocks)."""
+    figs = cal_paths.measure_cross_slowdown(kvm, 1, pair)
+    return list(figs[0].values) if figs else []
 
 
 def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = False,
@@ -70,6 +119,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     python_call = data["host"]["python_call_ns"]
     clock = data["host"]["clock_pair_ns"]
     tsc = data["host"]["guest_tsc_mhz"]
+    slowdown = data["host"].get("cross_cpu_slowdown", 1.0)
     vmm_switch = predict.measure_vmm_switch(repeat=repeat)
     pair = cpu_pair() or (0, 0)
     with open_kvm() as kvm:
@@ -90,18 +140,30 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
                 if placement == "cross-cpu" and pair[0] == pair[1]:
                     skipped.append(f"{design} {placement}: this process has one CPU")
                     continue
-                say(f"running {design} {placement} ({calls} calls)")
-                rec = run_design(kvm, design, calls, placement, pair, loops)
+                if placement == "cross-cpu":
+                    k = cross_chunks(calls)
+                    say(f"running {design} {placement} ({calls} calls in {k} runs, each "
+                        "after a cross_cpu_slowdown measurement)")
+                    rec, around = _interleaved(kvm, design, calls, pair, loops, k)
+                else:
+                    say(f"running {design} {placement} ({calls} calls)")
+                    rec, around = run_design(kvm, design, calls, placement, pair, loops), []
                 rec.load = {"tsc_mhz": tsc, "load": host.load_state(interval_s=0.0)["load"]}
+                if around:
+                    rec.load["cross_cpu_slowdown"] = statistics.median(around)
+                    rec.load["cross_cpu_slowdown_runs"] = around
                 records.append(rec)
     rows, steps, predictions, frames = [], [], {}, []
-    guest_work = work["vtl1"] + work["vtl0"]
     for rec in records:
         key = f"{rec.design}/{rec.placement}"
-        over = prediction_overrides(rec.design, rec.placement, cost_ns, python_call, vmm_switch)
+        slow = rec.load.get("cross_cpu_slowdown", slowdown)
+        over = prediction_overrides(rec.design, rec.placement, cost_ns, python_call, vmm_switch,
+                                    slow)
         over_spec = {k: f"{max(0, round(v))}ns" for k, v in over.items()}
+        placed = placed_work(work, rec.placement, slow)
+        guest_work = placed["vtl1"] + placed["vtl0"]
         pred = predict.simulate_roundtrip(rec.design, prof_path, over_spec, guest_work)
-        plain = predict.simulate_roundtrip(rec.design, prof_path, {}, guest_work)
+        plain = predict.simulate_roundtrip(rec.design, prof_path, {}, work["vtl1"] + work["vtl0"])
         predictions[key] = {"prediction": pred, "table_only": plain, "overrides": over_spec}
         rt = [t / tsc * 1e3 for t in rec.guest_ticks]
         m = _stats(rt)
@@ -122,11 +184,12 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
             "predicted_ioctls_per_call": pred["counters"].get("ioctls", 0.0),
             "service_ns": work["service"], "guest_work_ns": guest_work,
             "cpus": f"{rec.cpus[0]},{rec.cpus[1]}", "load": rec.load["load"],
+            "cross_cpu_slowdown": slow if rec.placement == "cross-cpu" else 1.0,
         })
         priced = dict(cost_ns)
         priced.update({k: float(v[:-2]) for k, v in over_spec.items()})
         seg_meas = predict.measured_segments(rec)
-        seg_pred = predict.predicted_segments(rec.design, priced, work)
+        seg_pred = predict.predicted_segments(rec.design, priced, placed)
         for name, vals in seg_meas.items():
             med = statistics.median(vals)
             steps.append({"design": rec.design, "placement": rec.placement, "segment": name,
@@ -139,7 +202,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     load1 = host.load_state(interval_s=0.0)
     meta = {"load_before": load0, "load_after": load1, "host": data["host"],
             "guest_work": work, "vmm_switch_ns": vmm_switch, "calls": calls, "quick": quick,
-            "skipped": skipped, "cost_ns": cost_ns,
+            "skipped": skipped, "cost_ns": cost_ns, "cross_cpu_slowdown": slowdown,
             "scripts": {d: {p: str(sc) for p, sc in compile_design(d).items()}
                         for d in {r.design for r in records}},
             "script_counts": {d: script_counts(compile_design(d))

@@ -86,6 +86,27 @@ class RunRecord:
     load: dict = field(default_factory=dict)
 
 
+def merge_records(records: list[RunRecord]) -> RunRecord:
+    """One record of several runs of the same design and placement, in order (the
+    chunks of an interleaved measurement): kept calls, stamps and counts concatenated or
+    summed; ``warmup`` is the sum of the runs' warm-ups (so ``guest_calls - warmup`` stays
+    the calls kept)."""
+    first = records[0]
+    if any((r.design, r.placement) != (first.design, first.placement) for r in records):
+        raise ValueError("merge_records: runs of different designs or placements")
+    counts: dict[str, int] = {}
+    for r in records:
+        for k, v in r.counts.items():
+            counts[k] = counts.get(k, 0) + v
+    return RunRecord(first.design, first.placement, sum(r.calls for r in records),
+                     sum(r.warmup for r in records),
+                     [t for r in records for t in r.guest_ticks],
+                     {k: [t for r in records for t in r.stamps[k]] for k in first.stamps},
+                     counts, sum(r.guest_calls for r in records),
+                     [t for r in records for t in r.service_ticks], first.cpus,
+                     dict(first.handoffs), dict(first.load))
+
+
 def _port(area) -> int:
     if struct.unpack_from("=I", area, _RUN_EXIT_REASON)[0] != KVM_EXIT_IO:
         return -1
