@@ -12,9 +12,11 @@ What is measured (bench/README.md has the precise definitions):
 
 1. In this process, ``--rounds`` rounds interleaved: the standard workload
    (``vsmsim.simulate`` of ``bench/standard.toml``, full recording: every interrupt and
-   VTL switch in the result's tables), then the SimPy baselines with as many events as the
+   VTL switch in the result's tables), then the hand-written callback reference of issue 15
+   (``bench/reference.py``: the same workload by hand on SimPy, no recording, no costs) on
+   the same VPs, duration and IPI rate, then the SimPy baselines with as many events as the
    workload has model actions. Interleaving spreads drift (other jobs, CPU frequency)
-   evenly over workload and baseline.
+   evenly over workload, reference and baselines.
 2. One untimed run that counts the SimPy events the engine processes.
 3. Memory, each in a fresh subprocess: peak RSS and bytes per recorded interrupt.
 4. Scaling: VPs at constant per-VP load and durations, each row in a fresh subprocess.
@@ -59,6 +61,8 @@ BASELINE_SEED = 12345
 TARGET_WALL_PER_SIM_S = 1.5
 TARGET_RATIO = 0.25
 TARGET_PEAK_RSS_MB = 400.0
+#: Issue 15: simulate's wall time at most this many times the hand-written reference's.
+TARGET_REFERENCE_RATIO = 1.0
 #: A scaling step passes if wall time grows at most by the size factor times this (noise).
 SCALING_TOLERANCE = 1.15
 
@@ -180,6 +184,32 @@ def time_workload(sc) -> dict:
     out = {"wall_s": wall, "cpu_s": cpu, "engine_s": float(res.meta.get("wall_s", float("nan")))}
     out.update(model_actions(res))
     return out
+
+
+def _reference_module():
+    """bench/reference.py, loaded by path (this directory is not on sys.path, see above)."""
+    import importlib.util
+
+    mod = sys.modules.get("bench_reference")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location("bench_reference", HERE / "reference.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules["bench_reference"] = mod
+    return mod
+
+
+def time_reference(sc) -> dict:
+    """One timed run of the hand-written reference (bench/reference.py) on *sc*'s VPs,
+    duration, IPI rate and seed: wall and CPU seconds, and its counts."""
+    reference = _reference_module().reference
+    kw = {"vps": sc.vm.vps, "duration_ns": sc.duration,
+          "ipi_rate": sc.workload[_ipi_index(sc)].rate, "seed": sc.seed}
+    gc.collect()
+    c0, t0 = time.process_time(), time.perf_counter()
+    counts = reference(**kw)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": wall, "cpu_s": cpu, **counts}
 
 
 def count_events(sc) -> dict:
@@ -359,16 +389,19 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
            "rounds": rounds}
 
     log(f"warm-up, then {rounds} rounds of: workload ({sc.vm.vps} VPs, {sim_s:g} s), "
-        f"baselines ...")
+        f"hand-written reference, baselines ...")
     vsmsim.simulate(variant(sc, 2, 0.001))
-    work, cb, proc = [], [], []
+    time_reference(variant(sc, 2, 0.001))
+    work, refs, cb, proc = [], [], [], []
     for r in range(rounds):
         w = time_workload(sc)
         work.append(w)
+        refs.append(time_reference(sc))
         n = w["model_actions"]
         cb.append(baseline_callbacks(n))
         proc.append(baseline_processes(n))
         log(f"  round {r + 1}/{rounds}: workload {w['wall_s']:.3f} s, "
+            f"reference {refs[-1]['wall_s']:.3f} s, "
             f"baseline callbacks {cb[-1]:.3f} s, processes {proc[-1]:.3f} s")
     acts = {w["model_actions"] for w in work}
     if len(acts) != 1:
@@ -415,6 +448,7 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
     out["baseline_processes"] = base("processes", proc,
                                      baseline_processes.__doc__.split("\n\n")[1].strip())
     out["ratio"] = std["actions_per_s"] / out["baseline"]["events_per_s"]
+    out["reference"] = reference_figures(work, refs)
     out["ratio_processes"] = std["actions_per_s"] / out["baseline_processes"]["events_per_s"]
 
     if scaling:
@@ -434,6 +468,30 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
     return out
 
 
+def reference_figures(work: list[dict], refs: list[dict]) -> dict:
+    """The reference's wall times and the per-round ratios simulate / reference (issue 15).
+
+    Round i's ratio is the workload's wall time of round i over the reference's of round i
+    (timed right after it); *engine* uses ``res.meta["wall_s"]`` (``Simulation.run``
+    alone) instead of the whole ``simulate`` call.
+    """
+    walls = [r["wall_s"] for r in refs]
+    ratio = [w["wall_s"] / r for w, r in zip(work, walls)]
+    engine = [w["engine_s"] / r for w, r in zip(work, walls)]
+    r0 = refs[0]
+    counts = ("delivered", "delivered_timer0", "delivered_timer1", "delivered_ipi", "switches",
+              "model_actions", "coalesced", "ipis")
+    return {"definition": _reference_module().__doc__.split("\n\n")[0].strip(),
+            "vps": r0["vps"], "duration_ns": r0["duration_ns"], "ipi_rate": r0["ipi_rate"],
+            "seed": r0["seed"], **{k: r0[k] for k in counts},
+            "wall_s": walls, "cpu_s": [r["cpu_s"] for r in refs],
+            "wall_s_median": statistics.median(walls), "wall_s_min": min(walls),
+            "ratio": ratio, "ratio_median": statistics.median(ratio),
+            "ratio_min": min(ratio), "ratio_max": max(ratio),
+            "engine_ratio": engine, "engine_ratio_median": statistics.median(engine),
+            "engine_ratio_min": min(engine), "engine_ratio_max": max(engine)}
+
+
 def targets(out: dict) -> list[dict]:
     """The targets of issue 7, each with its value and PASS (True) or MISS (False)."""
     std = out["standard"]
@@ -449,6 +507,11 @@ def targets(out: dict) -> list[dict]:
         {"target": "peak RSS MB", "value": std["peak_rss_mb"],
          "limit": f"<= {TARGET_PEAK_RSS_MB:g}", "pass": std["peak_rss_mb"] <= TARGET_PEAK_RSS_MB},
     ]
+    ref = out.get("reference")  # absent in results saved before issue 15's reference
+    if ref:
+        t.append({"target": "standard workload <= 1.0x the hand-written reference (issue 15)",
+                  "value": ref["ratio_median"], "limit": f"<= {TARGET_REFERENCE_RATIO:g}x",
+                  "pass": ref["ratio_median"] <= TARGET_REFERENCE_RATIO})
     sc = out.get("scaling")
     if sc:
         steps = [r for tab in ("vps", "duration") for r in sc[tab] if "linear" in r]
@@ -492,11 +555,28 @@ def _headline_rows(out) -> list[tuple]:
         ("baseline SimPy events per s (processes)", f"{bp['events_per_s']:,.0f}"),
         ("ratio actions/s : baseline events/s (callbacks)", f"{out['ratio']:.3f}"),
         ("ratio actions/s : baseline events/s (processes)", f"{out['ratio_processes']:.3f}"),
+        *_reference_rows(out),
         ("peak RSS MB (fresh process; before the run)",
          f"{std['peak_rss_mb']:.0f} ({std['rss_before_mb']:.0f})"),
         ("bytes per recorded interrupt: RSS delta / traced peak / table",
          f"{std['bytes_per_interrupt_rss']:.0f} / {std['bytes_per_interrupt_traced']:.0f} / "
          f"{std['bytes_per_interrupt_table']:.0f}"),
+    ]
+
+
+def _reference_rows(out) -> list[tuple]:
+    ref = out.get("reference")
+    if not ref:
+        return []
+    return [
+        ("reference wall s (median / min; bench/reference.py)",
+         f"{ref['wall_s_median']:.3f} / {ref['wall_s_min']:.3f}"),
+        ("  its model actions (no costs)", f"{ref['model_actions']:,}"),
+        ("simulate wall / reference wall (median; min - max)",
+         f"{ref['ratio_median']:.2f} ({ref['ratio_min']:.2f} - {ref['ratio_max']:.2f})"),
+        ("  engine alone / reference wall (median; min - max)",
+         f"{ref['engine_ratio_median']:.2f} ({ref['engine_ratio_min']:.2f} - "
+         f"{ref['engine_ratio_max']:.2f})"),
     ]
 
 

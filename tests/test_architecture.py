@@ -19,7 +19,7 @@ PKG = Path(vsmsim.__file__).parent
 #: below, never from above; the floors are the one-way data flow of the architecture.
 FLOORS = [
     ("base", ["_version", "_toml", "errors", "units", "atomic", "names", "stats", "dists", "labels",
-              "overrides", "userfile"]),
+              "overrides", "userfile", "histogram"]),
     ("schema", ["schema", "engine.clock", "engine.work"]),
     ("designs and costs", ["costs", "designs"]),
     ("workloads", ["workloads"]),

@@ -4,6 +4,7 @@ No timing assertions: the benchmark's targets are printed as PASS/MISS, never te
 """
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,35 @@ def test_baselines_and_ratio(quick):
         assert b["events_per_s"] == pytest.approx(n / b["wall_s_median"])
     assert data["ratio"] == pytest.approx(
         data["standard"]["actions_per_s"] / data["baseline"]["events_per_s"])
+
+
+def test_reference_figures_are_consistent(quick):
+    data, stdout = quick
+    ref, std, sc = data["reference"], data["standard"], data["scenario"]
+    rounds = data["rounds"]
+    # The reference ran the workload row's size: VPs, duration, IPI rate, seed.
+    assert (ref["vps"], ref["duration_ns"], ref["ipi_rate"]) == (
+        sc["vps"], round(sc["duration_s"] * 1e9), sc["ipi_rate"])
+    assert ref["model_actions"] == ref["delivered"] + ref["switches"] > 0
+    assert ref["delivered"] == (ref["delivered_timer0"] + ref["delivered_timer1"]
+                                + ref["delivered_ipi"])
+    # Timers do not depend on costs: one VTL1 expiry per VP and ms, two switches each.
+    assert ref["delivered_timer1"] == sc["vps"] * round(sc["duration_s"] * 1e3)
+    assert ref["switches"] == 2 * ref["delivered_timer1"] == std["switches"]
+    assert len(ref["wall_s"]) == len(ref["ratio"]) == len(ref["engine_ratio"]) == rounds
+    assert all(w > 0 for w in ref["wall_s"]) and ref["wall_s_min"] <= ref["wall_s_median"]
+    # Round i's ratio is that round's simulate wall over that round's reference wall.
+    for w, e, r, x, y in zip(std["wall_s"], std["engine_s"], ref["wall_s"], ref["ratio"],
+                             ref["engine_ratio"]):
+        assert x == pytest.approx(w / r) and y == pytest.approx(e / r) and y <= x
+    assert ref["ratio_min"] <= ref["ratio_median"] <= ref["ratio_max"]
+    assert ref["ratio_median"] == pytest.approx(statistics.median(ref["ratio"]))
+    assert ref["engine_ratio_median"] == pytest.approx(statistics.median(ref["engine_ratio"]))
+    assert ref["engine_ratio_min"] <= ref["engine_ratio_median"] <= ref["engine_ratio_max"]
+    target = [t for t in data["targets"] if "hand-written reference" in t["target"]]
+    assert len(target) == 1 and target[0]["value"] == ref["ratio_median"]
+    assert target[0]["pass"] == (ref["ratio_median"] <= 1.0)
+    assert "simulate wall / reference wall" in stdout and "reference wall s" in stdout
 
 
 def test_scaling_tables(quick):
