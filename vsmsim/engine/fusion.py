@@ -17,7 +17,7 @@ from __future__ import annotations
 from heapq import heappush
 
 from ..record import F_SERVICE, F_VECTOR, F_VTL, S_EXIT, S_HANDLER
-from .clock import DONE, Call
+from .clock import _FIRE, DONE
 from .work import W_HANDLER
 
 
@@ -51,9 +51,10 @@ class FusedDeliveries:
         self.fuse_t1 = t1
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
-        self.gen += 1
-        call = Call(self._seg_end, self.gen)
-        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, next(env.ids), call))
+        eid = self.seg_eid = next(env.ids)
+        call = self.seg_call
+        call.callbacks = _FIRE
+        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, eid, call))
         if self.latent:  # an exit: latent interrupts are taken now (VP._start_job)
             self.sim.surface(self)
 
@@ -65,7 +66,7 @@ class FusedDeliveries:
             # Something happens before the handler would start: back to an ordinary job.
             irq = self.fuse_irq
             self.fuse_irq = -1
-            self.gen += 1  # the fused completion is stale now
+            self.seg_eid = -1  # the fused completion is stale now
             self._schedule_job_end(t1, self.land, irq, self.fuse_seq)
             return
         # The handler started at t1 and has been running since.

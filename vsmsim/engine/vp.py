@@ -10,7 +10,8 @@ A VP is, at any instant, in exactly one of these states:
 
 Preemption does not throw ``simpy.Interrupt``: the VP remembers when the current work
 segment started and how much work was left; preempting it subtracts the elapsed time and
-bumps a generation number so that the stale completion event is ignored when it fires.
+forgets the event id of its completion, so that the stale completion is ignored when it
+fires.
 
 Decision rules applied by :meth:`VP.dispatch` (docs/model.md sections 2 and 3), in order:
 
@@ -119,7 +120,7 @@ class VP(FusedDeliveries):
     """One virtual processor: its contexts, the active VTL, and the dispatcher."""
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
-                 "oh_q", "work", "seg_ctx", "seg_start", "gen", "dispatching", "again",
+                 "oh_q", "work", "seg_ctx", "seg_start", "seg_eid", "seg_call", "dispatching", "again",
                  "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable", "latent",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
                  "job_arg")
@@ -138,7 +139,11 @@ class VP(FusedDeliveries):
         self.work = W_NONE       # what the current guest segment is
         self.seg_ctx = None
         self.seg_start = 0
-        self.gen = 0
+        # The event id of the live completion of the current handler or task segment (or
+        # fused delivery), -1 if none. A preempted segment's completion stays in the heap
+        # and is recognised as stale by its id, so one Call object serves them all.
+        self.seg_eid = -1
+        self.seg_call = Call(self._seg_end)
         self.dispatching = False
         self.again = False
         # residency accumulators (ns): one per VTL, then engine.work.RESIDENCY_EXTRA
@@ -256,7 +261,7 @@ class VP(FusedDeliveries):
         if self.debug:
             assert c.h_rem >= 0 and (c.task_rem >= 0 or c.task_rem == -1), "negative remaining work"
         self.work = W_NONE
-        self.gen += 1
+        self.seg_eid = -1
 
     def _start_segment(self, c: Context, w: int, rem: int, now: int) -> None:
         if self.debug:
@@ -268,15 +273,19 @@ class VP(FusedDeliveries):
         self.work = w
         self.seg_ctx = c
         self.seg_start = now
-        self.gen += 1
         if self.tl:
             self._timeline(_W_STATE[w], now, c.handler if w == W_HANDLER else -1)
         if w == W_HANDLER or w == W_TASK:
-            call = Call(self._seg_end, self.gen)
-            heappush(self.env.queue, (now + rem, DONE, next(self.env.ids), call))
+            env = self.env
+            eid = self.seg_eid = next(env.ids)
+            call = self.seg_call
+            call.callbacks = _FIRE
+            heappush(env.queue, (now + rem, DONE, eid, call))
+        else:
+            self.seg_eid = -1
 
-    def _seg_end(self, gen: int) -> None:
-        if gen != self.gen:
+    def _seg_end(self, _) -> None:
+        if self.env.cur_id != self.seg_eid:
             return  # preempted: this completion is stale
         now = self.env.now
         irq = self.fuse_irq
@@ -300,7 +309,7 @@ class VP(FusedDeliveries):
             if self.tl:
                 self._timeline(S_HANDLER, t1, irq)
                 self.tl_vtl = c.vtl
-            self.gen += 1
+            self.seg_eid = -1
             # What dispatch would do next, in its commonest case: back to this VTL's
             # background work. Anything else goes through dispatch (and the differential
             # test checks this shortcut against it).
@@ -324,7 +333,7 @@ class VP(FusedDeliveries):
         c = self.seg_ctx
         w = self.work
         self.work = W_NONE
-        self.gen += 1
+        self.seg_eid = -1
         if w == W_HANDLER:
             c.h_rem = 0
             irq = c.handler

@@ -1,0 +1,153 @@
+"""Fingerprints of result tables over a fixed corpus: the A/B check of engine changes.
+
+Usage::
+
+    python bench/fingerprint.py --save /tmp/before.json      # on the old engine
+    python bench/fingerprint.py --compare /tmp/before.json   # on the new one: exit 1 if any differs
+    python bench/fingerprint.py --quick ...                  # a smaller corpus (about 20 s)
+
+An optimisation of the engine must keep every result table identical. The corpus: the
+standard workload at 4, 64 and (without ``--quick``) 1,024 VPs for a few milliseconds;
+the TOML scenario files under every built-in design; the fast-path equivalence scenario
+of the tests with jittered costs; and random scenarios (seeded, every workload kind,
+1-4 VPs, 1-3 VTLs). A fingerprint is the SHA-256 of the interrupts, switches and
+residency tables and the counters. The tests check the fast paths against the generic
+ones on their own (tests/test_engine_equivalence.py); this is the wider net.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import vsmsim  # noqa: E402
+from vsmsim.designs import BUILTIN_DESIGNS  # noqa: E402
+
+US = 1000
+JITTER = {k: {"dist": "lognormal", "median": v, "sigma": 0.4}
+          for k, v in {"exit": "1us", "uexit": "4us", "timer_expiry": "400ns", "kick": "1500ns",
+                       "wakeup": "5us", "posted_delivery": "300ns"}.items()}
+
+
+def mixed(design: str, seed: int) -> dict:
+    """Every kind of event on 6 VPs x 3 VTLs, costs drawn from distributions."""
+    return {
+        "duration": "10ms", "seed": seed, "design": design, "vm": {"vps": 6, "vtls": 3},
+        "costs": {"profile": "default", "override": JITTER},
+        "context": [{"vtl": 1, "vina": {"vector": 0x31}}, {"vtl": 2, "tpr": 2}],
+        "workload": [
+            {"kind": "compute", "vtl": 0},
+            {"kind": "timer", "vtl": 0, "period": "100us", "service": "3us", "vector": 0xE1},
+            {"kind": "timer", "vtl": 1, "rate": 3000, "service": {"dist": "exp", "mean": "10us"}},
+            {"kind": "timer", "vtl": 2, "period": "700us", "service": "5us", "vector": 0x25},
+            {"kind": "ipi", "vtl": 0, "rate": 40000, "service": {"dist": "exp", "mean": "2us"}},
+            {"kind": "external", "rate": 20000, "service": {"dist": "exp", "mean": "3us"},
+             "vector": 0x70},
+            {"kind": "vtl-call", "vtl": 0, "rate": 4000, "service": "6us"},
+            {"kind": "pv-ipi", "vtl": 1, "target_vtl": 0, "rate": 2000},
+        ]}
+
+
+def random_scenario(k: int) -> dict:
+    """A random valid scenario, the same for the same *k*."""
+    r = random.Random(k)
+    n, nvtl = r.randint(1, 4), r.randint(1, 3)
+    dur = r.randint(300, 1500) * US
+
+    def service():
+        a = r.randint(0, 30) * US
+        return r.choice([a, {"dist": "exp", "mean": max(a, 1)},
+                         {"dist": "uniform", "low": a // 2, "high": a}])
+
+    def arrivals():
+        how = r.choice(["period", "rate", "at"])
+        if how == "period":
+            return {"period": r.randint(20, 400) * US, "phase": r.randint(0, 100) * US}
+        if how == "rate":
+            return {"rate": float(r.randint(1000, 40000))}
+        return {"at": sorted(r.randint(0, dur - 1) for _ in range(r.randint(1, 4)))}
+
+    workloads = []
+    if r.random() < 0.6:
+        workloads.append({"kind": "compute", "vtl": r.randrange(nvtl)})
+    kinds = ["timer", "ipi", "pv-ipi", "external"] + (["vtl-call", "intercept"] if nvtl > 1
+                                                      else [])
+    for _ in range(r.randint(1, 5)):
+        kind = r.choice(kinds)
+        v = r.randrange(nvtl) if kind not in ("vtl-call", "intercept") else r.randrange(nvtl - 1)
+        w = {"kind": kind, "vtl": v, "service": service(), **arrivals()}
+        if kind in ("timer", "external", "ipi", "pv-ipi"):
+            w["vector"] = r.randint(0x10, 0xFF)
+        if kind in ("ipi", "pv-ipi"):
+            w["dest"] = r.choice(["random", "self", "all", "all-but-self"])
+        if kind == "ipi":
+            w["dest_mode"] = r.choice(["physical", "logical"])
+        if kind == "pv-ipi" and r.random() < 0.5:
+            w["target_vtl"] = r.randint(0, v)
+        workloads.append(w)
+    contexts = [{"vtl": c, "tpr": r.randint(0, 3)} for c in range(nvtl) if r.random() < 0.4]
+    for c in contexts:
+        if c["vtl"] > 0 and r.random() < 0.5:
+            c["vina"] = {"vector": r.randint(0x10, 0xFF), "auto_reset": r.random() < 0.5}
+    return {"duration": dur, "seed": k, "design": r.choice(BUILTIN_DESIGNS),
+            "vm": {"vps": n, "vtls": nvtl}, "workload": workloads, "context": contexts}
+
+
+def corpus(quick: bool):
+    std = ROOT / "bench" / "standard.toml"
+    for vps in (4, 64) if quick else (4, 64, 1024):
+        rate = 50_000 * vps / 64
+        yield (f"standard-{vps}", vsmsim.load_scenario(std).with_overrides(
+            {"vm.vps": vps, "duration": "10ms" if vps > 64 else "50ms", "workload.3.rate": rate}))
+    files = sorted((ROOT / "scenarios").glob("*.toml"))
+    for f in files:
+        for d in BUILTIN_DESIGNS if not quick else BUILTIN_DESIGNS[:3]:
+            sc = vsmsim.load_scenario(f).with_overrides({"design": d, "duration": "30ms"})
+            yield f"{f.stem}-{d}", sc
+    for i, d in enumerate(BUILTIN_DESIGNS):
+        yield f"mixed-{d}", vsmsim.Scenario.model_validate(mixed(d, i + 1))
+    for k in range(20 if quick else 150):
+        yield f"random-{k}", vsmsim.Scenario.model_validate(random_scenario(k))
+
+
+def fingerprint(res) -> str:
+    h = hashlib.sha256()
+    for df in (res.interrupts, res.switches, res.residency):
+        h.update(df.to_csv(index=False).encode())
+    h.update(json.dumps(res.counters, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--save")
+    ap.add_argument("--compare")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    got = {}
+    for name, sc in corpus(a.quick):
+        got[name] = fingerprint(vsmsim.simulate(sc))
+    if a.save:
+        Path(a.save).write_text(json.dumps(got, indent=1))
+        print(f"{len(got)} fingerprints saved to {a.save}")
+    if a.compare:
+        want = json.loads(Path(a.compare).read_text())
+        bad = [k for k in want if k in got and got[k] != want[k]]
+        missing = [k for k in want if k not in got]
+        print(f"{len(got)} scenarios: {len(bad)} differ, {len(missing)} missing")
+        for k in bad:
+            print(f"  DIFFERS: {k}")
+        return 1 if bad or missing else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
