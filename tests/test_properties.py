@@ -153,11 +153,8 @@ def test_random_valid_scenarios_keep_every_law(spec):
     res = vsmsim.simulate(sc, debug=True)
     assert vsmsim.check(res) == []
     assert_same(res, vsmsim.simulate(vsmsim.Scenario.model_validate(spec)))  # deterministic
-    engine_sim.FUSE = False
-    try:
+    with engine_sim.fast_paths(all=False):  # every fast path against the generic ones
         plain = vsmsim.simulate(sc)
-    finally:
-        engine_sim.FUSE = True
     assert_same(res, plain)
 
 

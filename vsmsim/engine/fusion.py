@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from heapq import heappush
 
-from ..record import F_SERVICE, F_VECTOR, F_VTL, S_EXIT, S_HANDLER
+from ..record import F_SERVICE, F_VECTOR, S_EXIT, S_HANDLER
 from .clock import _FIRE, DONE
 from .work import W_HANDLER
 
@@ -26,14 +26,14 @@ class FusedDeliveries:
 
     __slots__ = ()
 
-    def exit_then_pend(self, ns: int, irq: int) -> None:
-        """Deliver *irq* after *ns* of receiver exit: a job, fused with the handler if possible."""
+    def exit_then_pend(self, ns: int, irq: int, c) -> None:
+        """Deliver *irq* to context *c* after *ns* of receiver exit: a job, fused with the
+        handler if possible."""
         if self.in_oh or self.oh_q or self.dispatching or self.halted:
             self.push_job(ns, S_EXIT, self.land, irq)
             return
         rows = self.sim.rec.rows
-        vtl = rows[irq + F_VTL]
-        c = self.ctxs[vtl]
+        vtl = c.vtl
         if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
                 or rows[irq + F_VECTOR] >> 4 <= c.tpr):
             self.push_job(ns, S_EXIT, self.land, irq)

@@ -37,7 +37,7 @@ def snapshot(sim) -> Snapshot:
         work.append([(c.compute_ns + (running if vp.work == W_COMPUTE and vp.seg_ctx is c else 0),
                       c.task_ns + (running if vp.work == W_TASK and vp.seg_ctx is c else 0))
                      for c in vp.ctxs])
-    return Snapshot(acc, work, list(sim.counters), int(sim.deferred_actions))
+    return Snapshot(acc, work, sim.counter_values(), int(sim.deferred_actions))
 
 
 def residency(sim) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def counters(sim, interrupts: pd.DataFrame, switches: pd.DataFrame) -> dict:
     the same window as the engine's counters, the residency and the ``*_per_s`` rates);
     ``unsent_actions`` is what is still queued at the end.
     """
-    counts = list(sim.counters)
+    counts = sim.counter_values()
     deferred = int(sim.deferred_actions)
     warmup = int(sim.sc.warmup) if sim.snap is not None else 0
     if sim.snap is not None:

@@ -8,6 +8,7 @@ one VP. Units: every time is an integer of nanoseconds.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -48,6 +49,39 @@ from .vp import VP
 #: Fuse a receiver's delivery exit with the handler it starts (see VP.exit_then_pend);
 #: switched off only by the test that checks fused and unfused runs are identical.
 FUSE = True
+#: A timer expiry takes its delivery path inline when it is a plain exit (raise_timer),
+#: and a one-destination physical IPI skips the message walker (_ipi_action). Switched
+#: off only by the differential tests, which check them against the generic paths.
+FAST_TIMER = True
+FAST_IPI = True
+
+#: The fast paths by name: (module, flag). Each short-cuts a generic path and must give
+#: the same tables; :func:`fast_paths` switches them for the differential tests.
+FAST_PATHS = {"fuse": ("sim", "FUSE"), "timer": ("sim", "FAST_TIMER"),
+              "ipi": ("sim", "FAST_IPI"), "resume": ("vp", "FAST_RESUME")}
+
+
+@contextmanager
+def fast_paths(**on):
+    """Run the body with the named fast paths (keys of :data:`FAST_PATHS`) on or off, for
+    example ``fast_paths(fuse=False)``; ``fast_paths(all=False)`` turns every one off."""
+    import sys
+
+    from . import vp as vp_mod
+    mods = {"sim": sys.modules[__name__], "vp": vp_mod}
+    want = {k: on.get(k, on.get("all", True)) for k in FAST_PATHS}
+    bad = set(on) - set(FAST_PATHS) - {"all"}
+    if bad:
+        raise ValueError(f"fast_paths: unknown {sorted(bad)}; allowed {sorted(FAST_PATHS)}")
+    saved = {k: getattr(mods[m], f) for k, (m, f) in FAST_PATHS.items()}
+    try:
+        for k, (m, f) in FAST_PATHS.items():
+            setattr(mods[m], f, want[k])
+        yield
+    finally:
+        for k, (m, f) in FAST_PATHS.items():
+            setattr(mods[m], f, saved[k])
+
 
 SIT_RUNNING, SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER = range(5)
 C_PENDED, C_COALESCED, C_JOINED, C_REJECTED = (
@@ -154,7 +188,14 @@ class Simulation:
         self.joined_code = self._path_code("joined")
         rc = sc.record
         self.rec = Recorder(timeline=rc.timeline, window=rc.window)
+        # Counters: the paths' increments are fixed per path, so a traversal only counts
+        # the path's use (uses[code]); counter_values() adds them up. The few counters no
+        # path carries (pended, coalesced, joined) are counted directly.
         self.counters = [0] * len(COUNTERS)
+        self.uses = [0] * len(self.path_names)
+        self.by_code = [None] * len(self.path_names)
+        for path in p.values():
+            self.by_code[path.code] = path
         self.deferred_actions = 0
         self.followups: dict = {}  # intercept row -> hypercalls its service makes first
         tprs = [sc.context_config(vtl).tpr for vtl in range(v)]
@@ -182,14 +223,22 @@ class Simulation:
         return self.path_names.index(name)
 
     def count(self, path) -> None:
-        """Add *path*'s counter increments."""
-        c = self.counters
-        for idx, amount in path.counts:
-            c[idx] += amount
+        """Count one traversal of *path* (its counter increments are added up at the end)."""
+        self.uses[path.code] += 1
+
+    def counter_values(self) -> list[int]:
+        """The counters so far, in COUNTERS order: the direct ones plus, for every path,
+        its uses times its increments."""
+        out = list(self.counters)
+        for code, n in enumerate(self.uses):
+            if n:
+                for idx, amount in self.by_code[code].counts:
+                    out[idx] += n * amount
+        return out
 
     def run_path(self, vp, path, fn, arg) -> None:
         """Traverse *path*, charging VP segments to *vp* (None: nobody), then ``fn(arg)``."""
-        self.count(path)
+        self.uses[path.code] += 1
         segs = path.fixed if path.fixed is not None else path.segments()
         self.run_segs(vp, segs, fn, arg)
 
@@ -279,19 +328,17 @@ class Simulation:
 
     def _take(self, vp, c, path, irq: int, sit: int) -> None:
         """Walk delivery *path* to *vp* for *irq*; it ends with the interrupt pending."""
-        counters = self.counters
         if sit == SIT_LOWER:
-            counters[C_PENDED] += 1
-        for idx, amount in path.counts:
-            counters[idx] += amount
+            self.counters[C_PENDED] += 1
+        self.uses[path.code] += 1
         c.inflight += 1
         ns = path.exit_only
         if ns and FUSE:
-            vp.exit_then_pend(ns, irq)
+            vp.exit_then_pend(ns, irq, c)
             return
         segs = path.fixed if path.fixed is not None else path.segments()
         if FUSE and len(segs) == 1 and segs[0][0]:
-            vp.exit_then_pend(segs[0][1], irq)
+            vp.exit_then_pend(segs[0][1], irq, c)
         else:
             self.run_segs(vp, segs, vp.land, irq)
 
@@ -305,10 +352,24 @@ class Simulation:
                                          self.env.now, service, -1, 0)
             self.deliver(vp, irq, True)
             return
-        sit = self.situation(vp, vtl)
+        # situation() and _take(), inlined: a timer is the commonest arrival
+        if vp.halted:
+            act = vp.active
+            sit = SIT_HALTED if vtl == act else SIT_INACTIVE_HALTED if vtl > act else SIT_LOWER
+        else:
+            nv = vp.next_vtl
+            sit = SIT_RUNNING if vtl == nv else SIT_INACTIVE if vtl > nv else SIT_LOWER
         path = self.vtl_paths[vtl][sit][1]
         irq = self.rec.new_interrupt(widx, K_TIMER, vector, -1, -1, vp_idx, vtl,
                                      self.env.now, service, path.code, 1 if sit else 0)
+        ns = path.exit_only
+        if ns and FUSE and FAST_TIMER:
+            if sit == SIT_LOWER:
+                self.counters[C_PENDED] += 1
+            self.uses[path.code] += 1
+            c.inflight += 1
+            vp.exit_then_pend(ns, irq, c)
+            return
         self._take(vp, c, path, irq, sit)
 
     def raise_external(self, vp_idx, vtl, vector, service, widx) -> None:
@@ -358,6 +419,15 @@ class Simulation:
     def _ipi_action(self, arg) -> None:
         vp, vtl, dests, logical, shorthand, vector, services, widx, arrival = arg
         rec, now, p = self.rec, self.env.now, self.paths
+        if FAST_IPI and len(dests) == 1 and not shorthand and not logical:
+            # One physical destination (the commonest send): what _Send does for one
+            # message of one target, without it.
+            d = dests[0]
+            irq = rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, services[0],
+                                    -1, 0, arrival)
+            path = self.send_physical[vtl]
+            self.run_path(vp, path, self._sent, (self.vps[d], irq, path.code))
+            return
         rows = [(d, rec.new_interrupt(widx, K_IPI, vector, vp.idx, vtl, d, vtl, now, s, -1, 0,
                                       arrival)) for d, s in zip(dests, services)]
         if shorthand:
@@ -369,6 +439,10 @@ class Simulation:
             path = self.send_physical[vtl]
             msgs = [(path, [r]) for r in rows]
         _Send(self, vp, msgs).step()
+
+    def _sent(self, arg) -> None:
+        target, irq, code = arg
+        self.deliver(target, irq, False, code)
 
     def send_pv_ipi(self, src, vtl, dests, target_vtl, vector, services, widx) -> None:
         """Context (src, vtl) issues HvCallSendSyntheticClusterIpi to *target_vtl* now."""
