@@ -8,6 +8,7 @@ one VP. Units: every time is an integer of nanoseconds.
 from __future__ import annotations
 
 import time
+from collections import deque
 from contextlib import contextmanager
 
 import numpy as np
@@ -523,6 +524,8 @@ class Simulation:
                 c.prog_pending = True
                 ev.succeed(req)
             else:
+                if c.call_inbox == ():
+                    c.call_inbox = deque()
                 c.call_inbox.append(req)
         else:
             c.task_rem = service

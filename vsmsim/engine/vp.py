@@ -102,14 +102,16 @@ class Context:
         self.compute = False     # endless background work of this VTL
         self.compute_ns = 0      # ns of background work completed
         self.task_ns = 0         # ns of task work completed (programs, VTL call services)
-        self.deferred = deque()  # guest actions (sends, calls) waiting for this context to run
+        # Queues start as the empty tuple and become a deque on first use (most contexts
+        # never queue anything; an empty deque is ~600 bytes, x 3 per VP).
+        self.deferred = ()       # guest actions (sends, calls) waiting for this context to run
         self.prog = None         # the guest program's api object, if any
         self.prog_pending = False  # the program resumes at this instant: wait for it
         self.ret_req = False     # the program asked for a VTL return
         self.ret_event = None
         self.call_row = -1       # this context's outstanding VTL call/intercept (its row)
         self.call_waiter = None  # program event waiting in next_call()
-        self.call_inbox = deque()
+        self.call_inbox = ()
         self.served_row = -1     # the call/intercept this (higher) context is serving
         self.call_event = None   # program event resolved when this context's call returns
         self.entered_irq = False  # entered for an interrupt: next handler start 'switched'
@@ -141,7 +143,7 @@ class VP(FusedDeliveries):
         self.next_vtl = 0        # the VTL the VP is in, or switching to
         self.halted = True       # nothing runs until dispatch finds work
         self.in_oh = False       # an overhead job (transition or exit) is in progress
-        self.oh_q = deque()      # queued jobs: (ns, state, fn, arg)
+        self.oh_q = ()           # queued jobs: (ns, state, fn, arg); a deque once used
         self.work = W_NONE       # what the current guest segment is
         self.seg_ctx = None
         self.seg_start = 0
@@ -211,7 +213,10 @@ class VP(FusedDeliveries):
         if self.fuse_irq >= 0:
             self.settle(self.env.now)
         if self.in_oh or self.oh_q or self.dispatching:
-            self.oh_q.append((ns, state, fn, arg))
+            q = self.oh_q
+            if q == ():
+                q = self.oh_q = deque()
+            q.append((ns, state, fn, arg))
             self.dispatch()
         else:
             # Nothing queued ahead of it: start it now (what dispatch would do, cheaper).
@@ -623,7 +628,10 @@ class VP(FusedDeliveries):
             self.dispatch()
         else:
             self.sim.deferred_actions += 1
-            c.deferred.append((fn, arg))
+            q = c.deferred
+            if q == ():
+                q = c.deferred = deque()
+            q.append((fn, arg))
 
 
 __all__ = ["VP", "Context", "at"]
