@@ -32,28 +32,13 @@ import vsmsim  # noqa: E402
 from vsmsim.designs import BUILTIN_DESIGNS  # noqa: E402
 
 US = 1000
-JITTER = {k: {"dist": "lognormal", "median": v, "sigma": 0.4}
-          for k, v in {"exit": "1us", "uexit": "4us", "timer_expiry": "400ns", "kick": "1500ns",
-                       "wakeup": "5us", "posted_delivery": "300ns"}.items()}
+MIXED = ROOT / "bench" / "mixed.toml"
 
 
-def mixed(design: str, seed: int) -> dict:
-    """Every kind of event on 6 VPs x 3 VTLs, costs drawn from distributions."""
-    return {
-        "duration": "10ms", "seed": seed, "design": design, "vm": {"vps": 6, "vtls": 3},
-        "costs": {"profile": "default", "override": JITTER},
-        "context": [{"vtl": 1, "vina": {"vector": 0x31}}, {"vtl": 2, "tpr": 2}],
-        "workload": [
-            {"kind": "compute", "vtl": 0},
-            {"kind": "timer", "vtl": 0, "period": "100us", "service": "3us", "vector": 0xE1},
-            {"kind": "timer", "vtl": 1, "rate": 3000, "service": {"dist": "exp", "mean": "10us"}},
-            {"kind": "timer", "vtl": 2, "period": "700us", "service": "5us", "vector": 0x25},
-            {"kind": "ipi", "vtl": 0, "rate": 40000, "service": {"dist": "exp", "mean": "2us"}},
-            {"kind": "external", "rate": 20000, "service": {"dist": "exp", "mean": "3us"},
-             "vector": 0x70},
-            {"kind": "vtl-call", "vtl": 0, "rate": 4000, "service": "6us"},
-            {"kind": "pv-ipi", "vtl": 1, "target_vtl": 0, "rate": 2000},
-        ]}
+def mixed(design: str, seed: int):
+    """bench/mixed.toml (every kind of event, jittered costs) under *design* and *seed*."""
+    return vsmsim.load_scenario(MIXED).with_overrides({"design": design, "seed": seed,
+                                                       "duration": "10ms"})
 
 
 def random_scenario(k: int) -> dict:
@@ -113,7 +98,7 @@ def corpus(quick: bool):
             sc = vsmsim.load_scenario(f).with_overrides({"design": d, "duration": "30ms"})
             yield f"{f.stem}-{d}", sc
     for i, d in enumerate(BUILTIN_DESIGNS):
-        yield f"mixed-{d}", vsmsim.Scenario.model_validate(mixed(d, i + 1))
+        yield f"mixed-{d}", mixed(d, i + 1)
     for k in range(20 if quick else 150):
         yield f"random-{k}", vsmsim.Scenario.model_validate(random_scenario(k))
 

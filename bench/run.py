@@ -63,6 +63,11 @@ TARGET_RATIO = 0.25
 TARGET_PEAK_RSS_MB = 400.0
 #: Issue 15: simulate's wall time at most this many times the hand-written reference's.
 TARGET_REFERENCE_RATIO = 1.0
+#: Issue 15: peak memory of the standard workload, long runs, VP scaling.
+TARGET_PEAK_RSS_MB_15 = 250.0
+TARGET_LONG_RUN_MB = 500.0
+TARGET_VPS_GROWTH = 1.3
+LONG_RUN_S = 60.0
 #: A scaling step passes if wall time grows at most by the size factor times this (noise).
 SCALING_TOLERANCE = 1.15
 
@@ -106,7 +111,15 @@ def load_standard(quick: bool):
 
 
 def model_actions(res) -> dict:
-    """Interrupts delivered (rows with a start) + VTL switches (the preemption measure)."""
+    """Interrupts delivered (rows with a start) + VTL switches (the preemption measure).
+    Without rows in memory (record.tables stream / summary): from the summary's counts."""
+    if res.interrupts is None:
+        s = res.summary()
+        delivered = int(s.loc[s["metric"] == "delivery_n", "value"].sum())
+        switches = int(s.loc[s["metric"] == "switch_count", "value"].sum())
+        return {"interrupt_rows": int(res.counters["interrupts"]),
+                "interrupts_delivered": delivered, "switches": switches,
+                "model_actions": delivered + switches}
     delivered = int(res.interrupts["start_ns"].notna().sum())
     switches = int(len(res.switches))
     return {"interrupt_rows": int(len(res.interrupts)), "interrupts_delivered": delivered,
@@ -276,6 +289,10 @@ def worker(spec: dict) -> dict:
     base = load_standard(spec.get("quick", False))
     sc = base if spec.get("vps") is None else variant(
         vsmsim.load_scenario(STANDARD), spec["vps"], spec["duration_s"])
+    if spec.get("tables"):
+        sc = sc.with_overrides({"record.tables": spec["tables"]})
+    if spec.get("bytes_per_vp"):
+        return {"bytes_per_vp": bytes_per_vp()}
     # Warm-up: a tiny run loads lazily imported modules and fills caches before measuring.
     vsmsim.simulate(variant(vsmsim.load_scenario(STANDARD), 2, 0.001))
     gc.collect()
@@ -299,9 +316,33 @@ def worker(spec: dict) -> dict:
     out["engine_s"] = float(res.meta.get("wall_s", float("nan")))
     out["rss_before_mb"] = rss_before / 1024
     out["peak_rss_mb"] = _peak_rss_kb() / 1024
-    out["table_bytes"] = int(res.interrupts.memory_usage(deep=True).sum())
+    out["table_bytes"] = (int(res.interrupts.memory_usage(deep=True).sum())
+                          if res.interrupts is not None else 0)
     out.update(model_actions(res))
     return out
+
+
+def bytes_per_vp(small: int = 64, large: int = 1088) -> float:
+    """Python-allocated bytes per VP of a built simulation (tracemalloc), from the
+    difference between the standard workload at *large* and at *small* VPs: the engine's
+    per-VP state (contexts, queues, accumulators), before any event."""
+    import tracemalloc
+
+    import vsmsim
+    from vsmsim.engine.sim import Simulation
+
+    std = vsmsim.load_scenario(STANDARD)
+    sizes = []
+    for n in (small, large):
+        sc = variant(std, n, 0.001)
+        gc.collect()
+        tracemalloc.start()
+        sim = Simulation(sc)
+        cur, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        sizes.append(cur)
+        del sim
+    return (sizes[1] - sizes[0]) / (large - small)
 
 
 def run_worker(spec: dict) -> dict:
@@ -389,7 +430,8 @@ def _scaling_table(rows_in, rounds, quick, key) -> list[dict]:
     return rows
 
 
-def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log) -> dict:
+def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log,
+              long_runs: bool = False) -> dict:
     import vsmsim
 
     sc = load_standard(quick)
@@ -452,6 +494,7 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
                bytes_per_interrupt_traced=tm["tracemalloc_peak_bytes"] / rows,
                bytes_per_interrupt_table=mem["table_bytes"] / rows,
                wall_s_fresh_process=mem["wall_s"])
+    std["bytes_per_vp"] = run_worker({"bytes_per_vp": True})["bytes_per_vp"]
     out["standard"] = std
 
     def base(kind, walls_b, doc):
@@ -478,6 +521,15 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log)
             "duration": _scaling_table([(base_vps, d) for d in dur_rows], scaling_rounds,
                                        quick, "duration"),
         }
+    if long_runs:
+        secs = 0.05 if quick else LONG_RUN_S
+        log(f"long runs: {secs:g} simulated s in stream and summary mode, fresh subprocesses ...")
+        out["long_runs"] = []
+        for mode in ("stream", "summary"):
+            r = run_worker({"vps": sc.vm.vps, "duration_s": secs, "tables": mode})
+            out["long_runs"].append({"tables": mode, "duration_s": secs,
+                                     "peak_rss_mb": r["peak_rss_mb"], "wall_s": r["wall_s"]})
+            log(f"  {mode}: peak RSS {r['peak_rss_mb']:.0f} MB, {r['wall_s']:.0f} s")
     out["loadavg_end"] = list(os.getloadavg())
     out["elapsed_s"] = (_dt.datetime.now().astimezone() - started).total_seconds()
     out["targets"] = targets(out)
@@ -523,6 +575,13 @@ def targets(out: dict) -> list[dict]:
         {"target": "peak RSS MB", "value": std["peak_rss_mb"],
          "limit": f"<= {TARGET_PEAK_RSS_MB:g}", "pass": std["peak_rss_mb"] <= TARGET_PEAK_RSS_MB},
     ]
+    t.append({"target": "peak RSS MB, full recording (issue 15)", "value": std["peak_rss_mb"],
+              "limit": f"<= {TARGET_PEAK_RSS_MB_15:g}",
+              "pass": std["peak_rss_mb"] <= TARGET_PEAK_RSS_MB_15})
+    for r in out.get("long_runs", []):
+        t.append({"target": f"peak RSS MB, {r['duration_s']:g} s in {r['tables']} mode (issue 15)",
+                  "value": r["peak_rss_mb"], "limit": f"<= {TARGET_LONG_RUN_MB:g}",
+                  "pass": r["peak_rss_mb"] <= TARGET_LONG_RUN_MB})
     ref = out.get("reference")  # absent in results saved before issue 15's reference
     if ref:
         t.append({"target": "standard workload <= 1.0x the hand-written reference (issue 15)",
@@ -534,6 +593,14 @@ def targets(out: dict) -> list[dict]:
         worst = max(r["normalized"] for r in steps)
         t.append({"target": "linear scaling (worst growth / size)", "value": worst,
                   "limit": f"<= {SCALING_TOLERANCE}", "pass": all(r["linear"] for r in steps)})
+        by_vps = {r["vps"]: r for r in sc["vps"]}
+        if 64 in by_vps and 1024 in by_vps:
+            # cost per model action (wall s per action) at 1,024 VPs over that at 64
+            per = {n: by_vps[n]["wall_s"] / by_vps[n]["model_actions"] for n in (64, 1024)}
+            g = per[1024] / per[64]
+            t.append({"target": "cost per model action, 1,024 VPs / 64 VPs (issue 15)",
+                      "value": g, "limit": f"<= {TARGET_VPS_GROWTH:g}",
+                      "pass": g <= TARGET_VPS_GROWTH})
     return t
 
 
@@ -579,6 +646,8 @@ def _headline_rows(out) -> list[tuple]:
         ("bytes per recorded interrupt: RSS delta / traced peak / table",
          f"{std['bytes_per_interrupt_rss']:.0f} / {std['bytes_per_interrupt_traced']:.0f} / "
          f"{std['bytes_per_interrupt_table']:.0f}"),
+        ("bytes per VP of a built simulation (tracemalloc, 1,088 vs 64 VPs)",
+         f"{std.get('bytes_per_vp', float('nan')):,.0f}"),
     ]
 
 
@@ -693,6 +762,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="tiny version (8 VPs, 20 ms, small scaling table) for smoke tests")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
+    ap.add_argument("--long-runs", action="store_true",
+                    help="also run 60 simulated s in record.tables stream and summary mode and "
+                    "report their peak memory (about 8 minutes; 0.05 s with --quick)")
     ap.add_argument("--out", type=Path, default=None,
                     help="JSON file (default bench/results/<date>[-quick].json)")
     ap.add_argument("--report", type=Path, default=None,
@@ -722,7 +794,8 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    out = benchmark(rounds, a.quick, not a.no_scaling, scaling_rounds, log)
+    out = benchmark(rounds, a.quick, not a.no_scaling, scaling_rounds, log,
+                    long_runs=a.long_runs)
     out["markdown"] = markdown_report(out)
     path = a.out or RESULTS / (_dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                                + ("-quick" if a.quick else "") + ".json")

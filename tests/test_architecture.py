@@ -24,7 +24,7 @@ FLOORS = [
     ("designs and costs", ["costs", "designs"]),
     ("workloads", ["workloads"]),
     ("config", ["config", "schema_doc"]),
-    ("engine", ["record", "engine"]),
+    ("engine", ["record", "streaming", "engine"]),
     ("results", ["results", "check", "laws", "trace", "overload", "explain"]),
     ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype", "report"]),
     ("commands", ["cli", "__main__", "__init__"]),

@@ -29,7 +29,7 @@ def test_report_has_machine_and_date(quick):
     assert data["quick"] is True
     assert data["date"] and data["machine"]["python"].startswith("3.")
     assert data["machine"]["nproc"] >= 1 and data["machine"]["cpu"]
-    for needle in ("model actions per s", "SimPy events per model action", "peak RSS",
+    for needle in ("model actions per s", "SimPy event ids drawn per model action", "peak RSS",
                    "Markdown for bench/README.md"):
         assert needle in stdout
     assert "PASS" in stdout or "MISS" in stdout
@@ -40,6 +40,9 @@ def test_standard_figures_are_consistent(quick):
     std, sc = data["standard"], data["scenario"]
     assert std["interrupts_delivered"] > 0 and std["switches"] > 0
     assert std["model_actions"] == std["interrupts_delivered"] + std["switches"]
+    # every processed event was popped off the heap; fused deliveries draw ids they never use
+    assert 0 < std["heap_pops"] <= std["simpy_events"]
+    assert 500 < std["bytes_per_vp"] < 100_000
     assert std["interrupt_rows"] >= std["interrupts_delivered"]
     assert len(std["wall_s"]) == data["rounds"] and all(w > 0 for w in std["wall_s"])
     assert std["wall_s_min"] <= std["wall_s_median"]

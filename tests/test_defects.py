@@ -404,3 +404,38 @@ def test_defect14_py_scenario_raising_inside_a_helper(tmp_path):
     with pytest.raises(vsmsim.InputError) as e:
         load_scenario(f)
     assert "KeyError" in str(e.value) and "line 4" in str(e.value)  # the user's line
+
+
+def test_zero_cost_switch_ends_before_what_it_sets_off_dispatches():
+    """Found by the recording-modes property test: under `ideal` costs a VTL call's switch
+    costs nothing; a latent VTL1 timer (planes-rfc) taken at that switch landed at once and
+    dispatched the VP before the switch had ended, so the VP 'entered' VTL1 a second time
+    from VTL0 (check: "switch leaves VTL 0 but the VP was in VTL 1")."""
+    spec = {"seed": 65, "duration": 200000, "design": "planes-rfc", "costs": "ideal",
+            "vm": {"vps": 1, "vtls": 2},
+            "workload": [
+                {"kind": "timer", "vtl": 0, "service": 0, "period": 20000, "vector": 16},
+                {"kind": "ipi", "vtl": 0, "service": 0, "period": 20000, "vector": 16},
+                {"kind": "vtl-call", "vtl": 0, "service": 0, "period": 20000},
+                {"kind": "timer", "vtl": 1, "service": 0, "rate": 1000.0, "vector": 16}]}
+    res = vsmsim.simulate(spec)
+    assert vsmsim.check(res, raise_on_error=False) == []
+    sw = res.switches
+    at = sw[sw["start_ns"] == 20000]
+    # the call's entry, then the return: no second entry from VTL0
+    assert list(zip(at["from_vtl"], at["to_vtl"])) == [(0, 1), (1, 0)]
+
+
+def test_two_sends_at_one_instant_are_two_sends_for_the_arrivals_law():
+    """Found by the property tests: an `at` list repeating a time makes two sends at that
+    instant; the arrivals law counted distinct times, so one unsent send looked extra
+    ("23 arrivals ... have no row but unsent_actions = 24")."""
+    spec = {"duration": 345000, "design": "apic-id-groups", "vm": {"vps": 1, "vtls": 2},
+            "workload": [
+                {"kind": "pv-ipi", "vtl": 0, "service": 1, "period": 21000, "vector": 47,
+                 "dest": [0]},
+                {"kind": "ipi", "vtl": 0, "service": 0, "at": [200000, 200000], "vector": 16},
+                {"kind": "intercept", "vtl": 0, "service": 0, "period": 20000}]}
+    res = vsmsim.simulate(spec)
+    assert vsmsim.check(res, raise_on_error=False) == []
+    assert res.counters["unsent_actions"] > 0  # the case the law has to count right

@@ -9,6 +9,8 @@ scenarios mix every kind of event. tests/test_properties.py does the same on ran
 scenarios.
 """
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -16,27 +18,16 @@ import vsmsim
 from vsmsim.engine import sim as engine_sim
 from vsmsim.engine import vp as engine_vp
 
-JITTER = {k: {"dist": "lognormal", "median": v, "sigma": 0.4}
-          for k, v in {"exit": "1us", "uexit": "4us", "timer_expiry": "400ns", "kick": "1500ns",
-                       "wakeup": "5us", "posted_delivery": "300ns"}.items()}
+MIXED = Path(__file__).resolve().parent.parent / "bench" / "mixed.toml"
 
 
 def scenario(design, seed, round_costs):
-    return vsmsim.Scenario.model_validate({
-        "duration": "15ms", "seed": seed, "design": design, "vm": {"vps": 6, "vtls": 3},
-        "costs": {"profile": "default", "override": {} if round_costs else JITTER},
-        "context": [{"vtl": 1, "vina": {"vector": 0x31}}, {"vtl": 2, "tpr": 2}],
-        "workload": [
-            {"kind": "compute", "vtl": 0},
-            {"kind": "timer", "vtl": 0, "period": "100us", "service": "3us", "vector": 0xE1},
-            {"kind": "timer", "vtl": 1, "rate": 3000, "service": {"dist": "exp", "mean": "10us"}},
-            {"kind": "timer", "vtl": 2, "period": "700us", "service": "5us", "vector": 0x25},
-            {"kind": "ipi", "vtl": 0, "rate": 40000, "service": {"dist": "exp", "mean": "2us"}},
-            {"kind": "external", "rate": 20000, "service": {"dist": "exp", "mean": "3us"},
-             "vector": 0x70},
-            {"kind": "vtl-call", "vtl": 0, "rate": 4000, "service": "6us"},
-            {"kind": "pv-ipi", "vtl": 1, "target_vtl": 0, "rate": 2000},
-        ]})
+    """bench/mixed.toml: every kind of event; with *round_costs* the default profile's fixed
+    costs instead of its jittered ones."""
+    over = {"design": design, "seed": seed}
+    if round_costs:
+        over["costs.override"] = {}
+    return vsmsim.load_scenario(MIXED).with_overrides(over)
 
 
 @pytest.mark.parametrize("design,seed,round_costs", [
@@ -96,3 +87,18 @@ def test_fast_paths_are_taken_and_switchable():
     with pytest.raises(ValueError):
         with engine_sim.fast_paths(bogus=False):
             pass
+
+
+def test_an_interrupt_that_joined_a_delivery_pends_when_the_fused_one_lands():
+    """Found by the property test: an IPI's delivery (a delay, then the receiver's exit)
+    fused with its handler skipped the interrupts that had joined it during the delay, so
+    a second IPI of the same vector was never pended (nor coalesced)."""
+    ipi = {"kind": "ipi", "vtl": 0, "service": 0, "period": 20000, "vector": 16}
+    spec = {"duration": 200000, "design": "apic-id-groups", "vm": {"vps": 1, "vtls": 1},
+            "workload": [{"kind": "compute", "vtl": 0}, ipi, dict(ipi)]}
+    fast = vsmsim.simulate(spec)
+    with engine_sim.fast_paths(all=False):
+        plain = vsmsim.simulate(spec)
+    pd.testing.assert_frame_equal(fast.interrupts, plain.interrupts)
+    joined = fast.interrupts[fast.interrupts["path"] == "joined"]
+    assert len(joined) == 10 and joined["coalesced"].all()

@@ -50,8 +50,8 @@ class InvariantError(AssertionError):
 def check(result, *, raise_on_error: bool = True) -> list[str]:
     """Check *result* against the invariants above; return (or raise) the violations."""
     problems: list[str] = []
-    sw = result.switches
-    irq = result.interrupts
+    sw = result.rows("switches")
+    irq = result.rows("interrupts")
     vina_cfg = {c["vtl"]: c["vina"] for c in result.scenario.get("context", []) if c.get("vina")}
     active_at = {}
     for vp, g in sw.groupby("vp", sort=True):

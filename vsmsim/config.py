@@ -143,6 +143,16 @@ class RecordConfig(Strict):
     timeline: bool = Field(False, description="record every VP state segment (for traces and timeline plots)")
     window: Optional[Annotated[tuple[Duration, Duration], BeforeValidator(_window)]] = Field(
         None, description="only record timeline segments inside [start, end)")
+    tables: Literal["all", "stream", "summary"] = Field(
+        "all", description="`all`: every interrupt and switch row in memory (the default); "
+        "`stream`: rows written to Parquet as the run goes, memory bounded (the same rows, "
+        "in the order they became final); `summary`: no rows, exact counts and estimated "
+        "percentiles (docs/metrics.md, long runs)")
+    rel_error: float = Field(0.01, ge=1e-4, le=0.1, description="stream and summary: relative "
+                             "error bound of a percentile estimated from the log-bucket "
+                             "histogram (a column with at most 4096 distinct values is exact)")
+    row_group: StrictInt = Field(65536, ge=1024, le=2**24, description="stream and summary: "
+                                 "rows per chunk handed to the sink (a Parquet row group)")
 
 
 class Scenario(Strict):

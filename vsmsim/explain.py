@@ -81,7 +81,7 @@ def explain(result, irq_id: int) -> dict:
     ``events``: dicts with ``t_ns``, ``what`` and, for steps, ``step`` (a PathStep).
     Raises :class:`InputError` for an id that is not in the interrupt table.
     """
-    df = result.interrupts
+    df = result.rows("interrupts")
     if not 0 <= int(irq_id) < len(df):
         raise InputError(f"--id {irq_id}: no such interrupt; this result has ids 0 to "
                          f"{len(df) - 1}")
@@ -102,7 +102,7 @@ def explain(result, irq_id: int) -> dict:
         for st in path_steps(result, p):
             ev.append({"t_ns": None, "what": "step", "step": st})
             path_ns += st.ns
-    sw = result.switches
+    sw = result.rows("switches")
     caused = sw[(sw["vp"] == vp) & (sw["start_ns"] >= raised)
                 & (sw["start_ns"] <= (start if start is not None else raised))]
     if start is not None and bool(row["switched"]):
@@ -138,7 +138,7 @@ def explain(result, irq_id: int) -> dict:
 def _waiting_for(result, row, raised: int, start: int) -> list[str]:
     """What held the interrupt between its raise and its handler: other work on its VP."""
     vp = int(row["vp"])
-    df = result.interrupts
+    df = result.rows("interrupts")
     others = df[(df["vp"] == vp) & (df.index != row.name) & df["start_ns"].notna()]
     busy = others[(others["start_ns"].astype("int64") < start)
                   & (others["end_ns"].astype("Float64").fillna(start) > raised)]
@@ -195,7 +195,7 @@ def match_exits(result) -> pd.DataFrame:
     if tl is None or not len(tl):
         return pd.DataFrame(columns=cols)
     ex = tl[tl["state"] == "exit"]
-    df = result.interrupts
+    df = result.rows("interrupts")
     rows = []
     cache: dict = {}
 

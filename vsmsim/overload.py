@@ -28,19 +28,28 @@ def overload(result) -> dict:
     in the measured window and never handled (of ``raised``). ``message`` is one line, or
     "" when the run is not overloaded.
     """
-    df = result.measured()
     secs_ns = max(result.measured_ns, 1)
     offered: dict[str, dict[str, float]] = {}
     vp_offered: dict[str, float] = {}
-    if len(df):
-        load = df.groupby(["vp", "vtl"], observed=True)["service_ns"].sum() / secs_ns
-        for (vp, vtl), v in load.items():
-            if v > 0:
-                offered.setdefault(f"vp{int(vp)}", {})[f"vtl{int(vtl)}"] = float(v)
-        for vp, ctx in offered.items():
-            vp_offered[vp] = float(sum(ctx.values()))
-    raised = int(len(df))
-    undelivered = int(df["start_ns"].isna().sum()) if raised else 0
+    tallied = result.meta.get("overload_inputs")
+    if tallied is not None:  # record.tables stream / summary: from the run's tally
+        for key, ns in sorted(tallied["offered"].items(),
+                              key=lambda kv: tuple(int(x) for x in kv[0].split(","))):
+            vp, vtl = key.split(",")
+            if ns > 0:
+                offered.setdefault(f"vp{vp}", {})[f"vtl{vtl}"] = ns / secs_ns
+        raised, undelivered = int(tallied["raised"]), int(tallied["undelivered"])
+    else:
+        df = result.measured()
+        if len(df):
+            load = df.groupby(["vp", "vtl"], observed=True)["service_ns"].sum() / secs_ns
+            for (vp, vtl), v in load.items():
+                if v > 0:
+                    offered.setdefault(f"vp{int(vp)}", {})[f"vtl{int(vtl)}"] = float(v)
+        raised = int(len(df))
+        undelivered = int(df["start_ns"].isna().sum()) if raised else 0
+    for vp, ctx in offered.items():
+        vp_offered[vp] = float(sum(ctx.values()))
     worst = max(vp_offered.items(), key=lambda kv: kv[1], default=(None, 0.0))
     over = worst[1] >= OFFERED_LIMIT or (raised >= 20 and undelivered > UNDELIVERED_LIMIT * raised)
     message = ""

@@ -29,13 +29,37 @@ from .overload import overload
 PERCENTILES = (("p50", 50), ("p99", 99), ("p99.9", 99.9))
 
 
+#: Temporary stream directories -> how many live results use them.
+_STREAM_USERS: dict[str, int] = {}
+
+
+def _hold_stream(res, directory: str) -> None:
+    """The streamed files of a run live in a temporary directory as long as a result made
+    from that run does (Result.save copies them into the result's own directory)."""
+    import weakref
+
+    _STREAM_USERS[directory] = _STREAM_USERS.get(directory, 0) + 1
+    weakref.finalize(res, _release_stream, directory)
+
+
+def _release_stream(directory: str) -> None:
+    import shutil
+
+    left = _STREAM_USERS.get(directory, 1) - 1
+    if left > 0:
+        _STREAM_USERS[directory] = left
+        return
+    _STREAM_USERS.pop(directory, None)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @dataclass
 class Result:
     """One run's output. See the module docstring for the tables; all times in ns."""
 
     scenario: dict
-    interrupts: pd.DataFrame
-    switches: pd.DataFrame
+    interrupts: pd.DataFrame | None   # None when record.tables is "stream" or "summary"
+    switches: pd.DataFrame | None
     residency: pd.DataFrame
     counters: dict
     timeline: pd.DataFrame | None = None
@@ -48,6 +72,9 @@ class Result:
         fields["meta"] = {"vsmsim_version": __version__, **fields["meta"]}
         res = cls(**fields)
         res.meta["overload"] = overload(res)  # saved in manifest.json; see vsmsim.overload
+        files = res.meta.get("stream_files")
+        if files:
+            _hold_stream(res, str(Path(next(iter(files.values()))).parent))
         return res
 
     @property
@@ -65,10 +92,41 @@ class Result:
         """Length of the measured window (duration minus warmup), ns."""
         return int(self.scenario["duration"]) - int(self.scenario.get("warmup", 0))
 
+    @property
+    def tables(self) -> str:
+        """How the run recorded its rows (``record.tables``): all, stream or summary."""
+        return self.meta.get("tables", "all")
+
+    def rows(self, table: str = "interrupts") -> pd.DataFrame:
+        """The ``interrupts`` or ``switches`` table. With ``record.tables = "stream"`` it is
+        read from the streamed Parquet file on first use (sorted by id, as "all" holds
+        it); with ``"summary"`` there are no rows and this raises an
+        :class:`~vsmsim.errors.InputError` saying so."""
+        if table not in ("interrupts", "switches"):
+            raise ValueError(f"table {table!r}: allowed interrupts, switches")
+        df = getattr(self, table)
+        if df is not None:
+            return df
+        from .errors import InputError
+        if self.tables == "summary":
+            raise InputError(f"{self.name}: record.tables = \"summary\" keeps no {table} rows "
+                             f"(only the summary); rerun with record.tables = \"all\" or "
+                             f"\"stream\" for this")
+        df = _read_stream(self.meta.get("stream_files", {}).get(table), table,
+                          self.meta.get("stream_categories", {}))
+        setattr(self, table, df)
+        return df
+
+    def n_rows(self, table: str = "interrupts") -> int:
+        """Rows of *table* without loading a streamed one (stream and summary: those of the
+        measured window, from the counters)."""
+        df = getattr(self, table)
+        return len(df) if df is not None else int(self.counters.get(table, 0))
+
     def measured(self) -> pd.DataFrame:
         """Interrupt rows raised after the warmup."""
         w = int(self.scenario.get("warmup", 0))
-        df = self.interrupts
+        df = self.rows("interrupts")
         return df[df["raised_ns"] >= w] if w else df
 
     def summary(self) -> pd.DataFrame:
@@ -80,27 +138,13 @@ class Result:
         are left out of the percentiles and of ``pending``; ``count`` includes them).
         Residency and counters cover the measured window (after the warmup).
         """
-        rows = []
-        df = self.measured()
-        for (kind, vtl), g in df.groupby(["kind", "vtl"], observed=True, sort=True):
-            _latency_rows(rows, str(kind), int(vtl), g)
-        woke = df[df["woke"]]
-        for (kind, vtl), g in woke.groupby(["kind", "vtl"], observed=True, sort=True):
-            d = g["delivery_ns"].dropna().to_numpy(dtype=float)
-            if len(d):
-                rows.append(("wakeup_n", str(kind), int(vtl), float(len(d)), "count"))
-                rows.append(("wakeup_p50", str(kind), int(vtl), float(np.percentile(d, 50)), "ns"))
-                rows.append(("wakeup_p99", str(kind), int(vtl), float(np.percentile(d, 99)), "ns"))
-        sw = self.switches
-        w = int(self.scenario.get("warmup", 0))
-        sw = sw[sw["start_ns"] >= w] if w else sw
-        dur = (sw["end_ns"] - sw["start_ns"]).astype("Float64")
-        for reason, d in dur.groupby(sw["reason"], observed=True):
-            d = d.dropna().to_numpy(dtype=float)
-            if len(d):
-                rows.append(("switch_count", str(reason), -1, float(len(d)), "count"))
-                rows.append(("switch_mean", str(reason), -1, float(d.mean()), "ns"))
-                rows.append(("switch_p99", str(reason), -1, float(np.percentile(d, 99)), "ns"))
+        if "summary_rows" in self.meta:
+            # stream / summary: the tally's rows, with each value's relative error bound
+            rows = [tuple(r[:5]) for r in self.meta["summary_rows"]]
+            errors = [float(r[5]) for r in self.meta["summary_rows"]]
+        else:
+            rows, errors = self._latency_summary(), None
+        n_lat = len(rows)
         res = self.residency
         total = float(res["total_ns"].sum()) or 1.0
         nvtl = int(self.scenario["vm"]["vtls"])
@@ -125,7 +169,34 @@ class Result:
             rows.append((k, "", -1, float(v), "count"))
             rows.append((f"{k}_per_s", "", -1, float(v) / secs, "1/s"))
         out = pd.DataFrame(rows, columns=["metric", "kind", "vtl", "value", "unit"])
+        if errors is not None:
+            # 0: exact; > 0: estimated within that relative error (docs/metrics.md)
+            out["rel_error"] = errors + [0.0] * (len(rows) - n_lat)
         return out
+
+    def _latency_summary(self) -> list[tuple]:
+        rows = []
+        df = self.measured()
+        for (kind, vtl), g in df.groupby(["kind", "vtl"], observed=True, sort=True):
+            _latency_rows(rows, str(kind), int(vtl), g)
+        woke = df[df["woke"]]
+        for (kind, vtl), g in woke.groupby(["kind", "vtl"], observed=True, sort=True):
+            d = g["delivery_ns"].dropna().to_numpy(dtype=float)
+            if len(d):
+                rows.append(("wakeup_n", str(kind), int(vtl), float(len(d)), "count"))
+                rows.append(("wakeup_p50", str(kind), int(vtl), float(np.percentile(d, 50)), "ns"))
+                rows.append(("wakeup_p99", str(kind), int(vtl), float(np.percentile(d, 99)), "ns"))
+        sw = self.rows("switches")
+        w = int(self.scenario.get("warmup", 0))
+        sw = sw[sw["start_ns"] >= w] if w else sw
+        dur = (sw["end_ns"] - sw["start_ns"]).astype("Float64")
+        for reason, d in dur.groupby(sw["reason"], observed=True):
+            d = d.dropna().to_numpy(dtype=float)
+            if len(d):
+                rows.append(("switch_count", str(reason), -1, float(len(d)), "count"))
+                rows.append(("switch_mean", str(reason), -1, float(d.mean()), "ns"))
+                rows.append(("switch_p99", str(reason), -1, float(np.percentile(d, 99)), "ns"))
+        return rows
 
     def explain(self, irq_id: int) -> str:
         """Interrupt *irq_id*'s life step by step, as text (:func:`vsmsim.explain.explain`)."""
@@ -152,13 +223,24 @@ class Result:
         """
         path = Path(path)
         with atomic_dir(path) as tmp:
-            self.interrupts.to_parquet(tmp / names.INTERRUPTS, index=False)
-            self.switches.to_parquet(tmp / names.SWITCHES, index=False)
+            for table, fname in (("interrupts", names.INTERRUPTS), ("switches", names.SWITCHES)):
+                df = getattr(self, table)
+                streamed = self.meta.get("stream_files", {}).get(table)
+                if df is not None:
+                    df.to_parquet(tmp / fname, index=False)
+                elif streamed:  # copied as streamed (in the order rows became final)
+                    import shutil
+                    shutil.copyfile(streamed, tmp / fname)
             self.residency.to_parquet(tmp / names.RESIDENCY, index=False)
             if self.timeline is not None:
                 self.timeline.to_parquet(tmp / names.TIMELINE, index=False)
             self.summary().to_csv(tmp / names.SUMMARY, index=False)
-            manifest = {"scenario": self.scenario, "counters": self.counters, **self.meta,
+            meta = dict(self.meta)
+            if "stream_files" in meta:  # the saved copies are the result's files now
+                meta["stream_files"] = {t: f for t, f in (("interrupts", names.INTERRUPTS),
+                                                          ("switches", names.SWITCHES))
+                                        if (tmp / f).is_file()}
+            manifest = {"scenario": self.scenario, "counters": self.counters, **meta,
                         "categories": _categories(self)}
             (tmp / names.MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         return path
@@ -242,11 +324,35 @@ def load_result(path) -> Result:
     counters = manifest.pop("counters")
     cats = manifest.pop("categories", {})
     tl = path / names.TIMELINE
+    rowless = manifest.get("tables", "all") != "all"
+    if "stream_files" in manifest:  # relative to the result directory
+        manifest["stream_files"] = {t: str(path / f)
+                                    for t, f in manifest["stream_files"].items()}
     tables = {
-        "interrupts": pd.read_parquet(path / names.INTERRUPTS),
-        "switches": pd.read_parquet(path / names.SWITCHES),
+        "interrupts": None if rowless else pd.read_parquet(path / names.INTERRUPTS),
+        "switches": None if rowless else pd.read_parquet(path / names.SWITCHES),
         "residency": pd.read_parquet(path / names.RESIDENCY),
         "timeline": pd.read_parquet(tl) if tl.is_file() else None,
     }
     _restore_categories(tables, cats)
     return Result(scenario=scenario, counters=counters, meta=manifest, **tables)
+
+
+def _read_stream(file, table: str, categories: dict) -> pd.DataFrame:
+    """A streamed table read back in id order, categorical columns restored, so that it
+    equals the table ``record.tables = "all"`` keeps (an empty one if nothing was
+    streamed)."""
+    from .record import NF, NSW, interrupt_table, switch_table
+    if file is None or not Path(file).is_file():
+        if table == "interrupts":
+            return interrupt_table(np.zeros((0, NF), np.int64),
+                                   categories.get("interrupts.workload", []),
+                                   categories.get("interrupts.path", []))
+        return switch_table(np.zeros((0, NSW), np.int64))
+    df = pd.read_parquet(file)
+    df = df.sort_values("id", kind="stable").reset_index(drop=True)
+    if table == "switches":
+        df = df.drop(columns="id")
+    tables = {table: df}
+    _restore_categories(tables, categories)
+    return tables[table]

@@ -152,7 +152,7 @@ class _Builder:
 
     # -------------------------------------------------------------- tables
     def _irq(self):
-        df = self.r.interrupts
+        df = self.r.rows("interrupts")
         started = df["start_ns"].notna().to_numpy()
         start = df["start_ns"].fillna(-1).to_numpy(dtype=np.int64)
         end = df["end_ns"].fillna(self.dur).to_numpy(dtype=np.int64)
@@ -230,7 +230,7 @@ class _Builder:
                             "ts": _us(int(start[i]))})
 
     def transitions(self, hi: int) -> None:
-        sw = self.r.switches
+        sw = self.r.rows("switches")
         if not len(sw):
             return
         start = sw["start_ns"].to_numpy(dtype=np.int64)
@@ -281,7 +281,7 @@ class _Builder:
         An interrupt entry ends where its handler starts; a call or intercept starts when
         the row is raised on its VP; a return starts when the call's service ends.
         """
-        df = self.r.interrupts
+        df = self.r.rows("interrupts")
         out = {}
         sw = df[df["switched"] & df["start_ns"].notna()].sort_values("start_ns", kind="stable")
         self._entries = {int(vp): (g["start_ns"].astype("int64").to_numpy(),
@@ -314,7 +314,7 @@ class _Builder:
         cause = {}
         if self.steps:
             mx = match_exits(self.r)
-            kinds = self.r.interrupts["kind"].astype(str).to_numpy()
+            kinds = self.r.rows("interrupts")["kind"].astype(str).to_numpy()
             for a, b, i, p in zip(mx["vp"], mx["start_ns"], mx["irq"], mx["path"]):
                 cause[(int(a), int(b))] = (int(i), p, kinds[int(i)] if i >= 0 else "")
         out = self.events
@@ -340,7 +340,7 @@ class _Builder:
         their profile means (no segment records them), cut at the handler's start."""
         if not self.steps:
             return
-        df = self.r.interrupts
+        df = self.r.rows("interrupts")
         raised = df["raised_ns"].to_numpy(dtype=np.int64)
         m = (raised >= self.lo) & (raised < hi)
         if not m.any():
@@ -384,7 +384,7 @@ class _Builder:
 
     def counters(self, hi: int) -> None:
         """Per-VP counter of raised-but-not-started interrupts, one series per VTL."""
-        df = self.r.interrupts
+        df = self.r.rows("interrupts")
         df = df[~df["kind"].astype(str).isin(call_kinds())]
         if not len(df):
             return
@@ -432,7 +432,7 @@ class _Builder:
         send = src & (raised >= lo) & (raised < hi)
         flow = send & started & (start < hi)
         parts += [raised[send], raised[flow], start[flow]]
-        sw = self.r.switches
+        sw = self.r.rows("switches")
         if len(sw):
             a = sw["start_ns"].to_numpy(dtype=np.int64)
             b = np.maximum(sw["end_ns"].fillna(self.dur).to_numpy(dtype=np.int64), a)

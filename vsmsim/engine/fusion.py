@@ -35,6 +35,7 @@ class FusedDeliveries:
         rows = self.sim.rec.rows
         vtl = c.vtl
         if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
+                or c.joined  # others joined it on the way: they pend when it lands (land)
                 or rows[irq + F_VECTOR] >> 4 <= c.tpr):
             self.push_job(ns, S_EXIT, self.land, irq)
             return
@@ -51,7 +52,7 @@ class FusedDeliveries:
         self.fuse_t1 = t1
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
-        eid = self.seg_eid = next(env.ids)
+        eid = self.seg_ev_id = next(env.ids)
         call = self.seg_call
         call.callbacks = _FIRE
         heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, eid, call))
@@ -66,7 +67,7 @@ class FusedDeliveries:
             # Something happens before the handler would start: back to an ordinary job.
             irq = self.fuse_irq
             self.fuse_irq = -1
-            self.seg_eid = -1  # the fused completion is stale now
+            self.seg_ev_id = -1  # the fused completion is stale now
             self._schedule_job_end(t1, self.land, irq, self.fuse_seq)
             return
         # The handler started at t1 and has been running since.

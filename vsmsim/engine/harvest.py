@@ -65,7 +65,7 @@ def residency(sim) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def counters(sim, interrupts: pd.DataFrame, switches: pd.DataFrame) -> dict:
+def counters(sim, interrupts, switches) -> dict:
     """The run's counters over the measured window (after the warmup), every one of them.
 
     ``interrupts`` counts the rows raised in the window, ``switches`` the transitions
@@ -80,8 +80,12 @@ def counters(sim, interrupts: pd.DataFrame, switches: pd.DataFrame) -> dict:
         counts = [a - b for a, b in zip(counts, sim.snap.counters)]
         deferred -= sim.snap.deferred
     out = {name: int(v) for name, v in zip(COUNTERS, counts)}
-    out["interrupts"] = int((interrupts["raised_ns"] >= warmup).sum())
-    out["switches"] = int((switches["start_ns"] >= warmup).sum())
+    if interrupts is None:  # record.tables stream / summary: the tally counted them
+        out["interrupts"] = int(sim.sink.tally.raised)
+        out["switches"] = int(sim.sink.tally.switches)
+    else:
+        out["interrupts"] = int((interrupts["raised_ns"] >= warmup).sum())
+        out["switches"] = int((switches["start_ns"] >= warmup).sum())
     out["deferred_actions"] = deferred
     out["unsent_actions"] = int(sum(len(c.deferred) for vp in sim.vps for c in vp.ctxs))
     return out
@@ -94,8 +98,11 @@ def harvest(sim) -> dict:
     ``timeline`` (or None), ``counters`` and ``meta``.
     """
     sc, rec, prof = sim.sc, sim.rec, sim.profile
-    interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
-    switches = rec.switches_frame()
+    if rec.recycle:  # the rows went to the sink as the run went
+        interrupts = switches = None
+    else:
+        interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
+        switches = rec.switches_frame()
     cnt = counters(sim, interrupts, switches)
     # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
     # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
@@ -112,7 +119,17 @@ def harvest(sim) -> dict:
         "posted_usable": [bool(x) for x in sim.posted],
         "ipiv_usable": [bool(x) for x in sim.ipiv],
         "vina_clears": [list(x) for x in rec.clears],
+        "tables": sc.record.tables,
     }
+    if rec.recycle:
+        tally = sim.sink.tally
+        meta["summary_rows"] = [list(r) for r in tally.latency_rows()]
+        meta["overload_inputs"] = tally.overload_inputs()
+        meta["rel_error"] = sc.record.rel_error
+        meta["stream_files"] = dict(sim.stream_files)
+        # categories of the streamed tables' categorical columns (written as strings)
+        meta["stream_categories"] = {"interrupts.workload": list(sim.workload_names),
+                                     "interrupts.path": list(sim.path_names)}
     return {"scenario": sc.resolved(), "interrupts": interrupts, "switches": switches,
             "residency": residency(sim), "counters": cnt,
             "timeline": rec.timeline_frame() if rec.timeline else None, "meta": meta}

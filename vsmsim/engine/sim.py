@@ -16,6 +16,7 @@ import numpy as np
 from ..designs import COUNTERS
 from ..record import (
     F_END,
+    F_ID,
     F_KIND,
     F_PATH,
     F_RESUMED,
@@ -33,7 +34,6 @@ from ..record import (
     K_PVIPI,
     K_TIMER,
     K_VINA,
-    NF,
     R_CALL,
     R_INTERCEPT,
     S_EXIT,
@@ -146,6 +146,22 @@ class CallRequest:
                 f"src_vtl={self.src_vtl}, reason={self.reason!r})")
 
 
+def sink_for(sc, workload_names, path_names):
+    """The recorder's sink for ``record.tables`` (None for "all": rows stay in memory).
+    A stream goes to a fresh temporary directory; ``Result.save`` moves it into place."""
+    mode = sc.record.tables
+    if mode == "all":
+        return None
+    import tempfile
+
+    from ..streaming import StreamSink, SummarySink, Tally
+    tally = Tally(int(sc.warmup), sc.record.rel_error)
+    if mode == "summary":
+        return SummarySink(tally)
+    return StreamSink(tally, tempfile.mkdtemp(prefix="vsmsim-stream-"), workload_names,
+                      path_names)
+
+
 class Simulation:
     """Builds and runs one scenario. Use :func:`vsmsim.simulate` rather than this class."""
 
@@ -188,7 +204,11 @@ class Simulation:
         self._combo: dict = {}
         self.joined_code = self._path_code("joined")
         rc = sc.record
-        self.rec = Recorder(timeline=rc.timeline, window=rc.window)
+        self.workload_names = [w.name or f"{i}:{w.kind}" for i, w in enumerate(sc.workload)]
+        self.workload_names.append("vina")
+        self.sink = sink_for(sc, self.workload_names, self.path_names)
+        self.rec = Recorder(timeline=rc.timeline, window=rc.window, sink=self.sink,
+                            chunk_rows=rc.row_group)
         # Counters: the paths' increments are fixed per path, so a traversal only counts
         # the path's use (uses[code]); counter_values() adds them up. The few counters no
         # path carries (pended, coalesced, joined) are counted directly.
@@ -212,8 +232,6 @@ class Simulation:
                     c.vina_vector = cc.vina.vector
                     c.vina_auto = cc.vina.auto_reset
                     c.vina_service = cc.vina.service.fixed or int(cc.vina.service.mean)
-        self.workload_names = [w.name or f"{i}:{w.kind}" for i, w in enumerate(sc.workload)]
-        self.workload_names.append("vina")
         self.sources = build_sources(self, seeds[1:])
         self.wall_s = 0.0
 
@@ -340,8 +358,17 @@ class Simulation:
         segs = path.fixed if path.fixed is not None else path.segments()
         if FUSE and len(segs) == 1 and segs[0][0]:
             vp.exit_then_pend(segs[0][1], irq, c)
+        elif FUSE and len(segs) == 2 and segs[1][0] and not segs[0][0]:
+            # A delay nobody pays (the IPI's flight, a host thread's wake), then the
+            # receiver's exit: what _Chain does, with the exit fused with the handler.
+            at(self.env, segs[0][1], self._exit_after_delay, (vp, segs[1][1], irq, c))
         else:
             self.run_segs(vp, segs, vp.land, irq)
+
+    @staticmethod
+    def _exit_after_delay(arg) -> None:
+        vp, ns, irq, c = arg
+        vp.exit_then_pend(ns, irq, c)
 
     def raise_timer(self, vp_idx, vtl, vector, service, widx) -> None:
         """A LAPIC timer of context (vp_idx, vtl) expires now."""
@@ -517,7 +544,7 @@ class Simulation:
         rows = self.rec.rows
         service = rows[row + F_SERVICE]
         if c.prog is not None:
-            req = CallRequest(row // NF, service, rows[row + F_SRC_VTL],
+            req = CallRequest(rows[row + F_ID], service, rows[row + F_SRC_VTL],
                               "intercept" if rows[row + F_KIND] == K_INTERCEPT else "call")
             if c.call_waiter is not None:
                 ev, c.call_waiter = c.call_waiter, None
@@ -539,7 +566,10 @@ class Simulation:
 
     def call_returned(self, c) -> None:
         """The VTL return into context *c* completes the call it made."""
-        self.rec.rows[c.call_row + F_RESUMED] = self.env.now
+        rec = self.rec
+        rec.rows[c.call_row + F_RESUMED] = self.env.now
+        if rec.recycle:
+            rec.done(c.call_row)  # a call is final when its caller resumes
         c.call_row = -1
         if c.call_event is not None:
             ev, c.call_event = c.call_event, None
@@ -575,5 +605,9 @@ class Simulation:
                 progress(min(t, end), end)
         for vp in self.vps:
             vp.finish(end)
+        self.stream_files = {}
+        if self.rec.recycle:
+            self.rec.finish()
+            self.stream_files = self.sink.close()
         self.wall_s = time.perf_counter() - t0
         return self

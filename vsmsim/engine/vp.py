@@ -35,6 +35,7 @@ from heapq import heappush
 from ..designs import COUNTERS
 from ..record import (
     F_END,
+    F_ID,
     F_MERGED,
     F_SERVICE,
     F_START,
@@ -125,7 +126,7 @@ class VP(FusedDeliveries):
     """One virtual processor: its contexts, the active VTL, and the dispatcher."""
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
-                 "oh_q", "work", "seg_ctx", "seg_start", "seg_eid", "seg_call", "dispatching", "again",
+                 "oh_q", "work", "seg_ctx", "seg_start", "seg_ev_id", "seg_call", "dispatching", "again",
                  "above",
                  "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable", "latent",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
@@ -150,7 +151,7 @@ class VP(FusedDeliveries):
         # The event id of the live completion of the current handler or task segment (or
         # fused delivery), -1 if none. A preempted segment's completion stays in the heap
         # and is recognised as stale by its id, so one Call object serves them all.
-        self.seg_eid = -1
+        self.seg_ev_id = -1
         self.seg_call = Call(self._seg_end)
         self.dispatching = False
         self.again = False
@@ -194,7 +195,7 @@ class VP(FusedDeliveries):
                                  self.tl_irq)
         self.tl_state = state
         self.tl_since = now
-        self.tl_irq = irq
+        self.tl_irq = self.sim.rec.rows[irq + F_ID] if irq >= 0 else -1  # the id: slots recycle
         self.tl_vtl = self.active
 
     def finish(self, now: int) -> None:
@@ -272,7 +273,7 @@ class VP(FusedDeliveries):
         if self.debug:
             assert c.h_rem >= 0 and (c.task_rem >= 0 or c.task_rem == -1), "negative remaining work"
         self.work = W_NONE
-        self.seg_eid = -1
+        self.seg_ev_id = -1
 
     def _start_segment(self, c: Context, w: int, rem: int, now: int) -> None:
         if self.debug:
@@ -288,15 +289,15 @@ class VP(FusedDeliveries):
             self._timeline(_W_STATE[w], now, c.handler if w == W_HANDLER else -1)
         if w == W_HANDLER or w == W_TASK:
             env = self.env
-            eid = self.seg_eid = next(env.ids)
+            eid = self.seg_ev_id = next(env.ids)
             call = self.seg_call
             call.callbacks = _FIRE
             heappush(env.queue, (now + rem, DONE, eid, call))
         else:
-            self.seg_eid = -1
+            self.seg_ev_id = -1
 
     def _seg_end(self, _) -> None:
-        if self.env.cur_id != self.seg_eid:
+        if self.env.cur_id != self.seg_ev_id:
             return  # preempted: this completion is stale
         now = self.env.now
         irq = self.fuse_irq
@@ -311,7 +312,8 @@ class VP(FusedDeliveries):
             self.acc[c.vtl] += now - t1
             self.acc_state = c.vtl
             self.acc_since = now
-            rows = self.sim.rec.rows
+            rec = self.sim.rec
+            rows = rec.rows
             rows[irq + F_START] = t1
             rows[irq + F_END] = now
             if c.entered_irq:
@@ -320,7 +322,9 @@ class VP(FusedDeliveries):
             if self.tl:
                 self._timeline(S_HANDLER, t1, irq)
                 self.tl_vtl = c.vtl
-            self.seg_eid = -1
+            if rec.recycle:
+                rec.done(irq)
+            self.seg_ev_id = -1
             # What dispatch would do next, in its commonest case: back to this VTL's
             # background work. Anything else goes through dispatch (and the differential
             # test checks this shortcut against it).
@@ -330,12 +334,15 @@ class VP(FusedDeliveries):
         c = self.seg_ctx
         w = self.work
         self.work = W_NONE
-        self.seg_eid = -1
+        self.seg_ev_id = -1
         if w == W_HANDLER:
             c.h_rem = 0
             irq = c.handler
             c.handler = -1
-            self.sim.rec.rows[irq + F_END] = now
+            rec = self.sim.rec
+            rec.rows[irq + F_END] = now
+            if rec.recycle:
+                rec.done(irq)
             if self.fuse_irq < 0 and self._back_to_compute(c, now):
                 return
         else:
@@ -527,9 +534,14 @@ class VP(FusedDeliveries):
             ns += d
         arg = (sw, to, reason, row, ret_event)
         if ns == 0:
+            # A switch that costs nothing ends now. What it sets off (latent interrupts
+            # taken at it, a VINA raised on entry, a zero-cost delivery landing) must not
+            # dispatch the VP before the switch has ended: hold dispatch until then.
+            held, self.dispatching = self.dispatching, True
             if self.latent:  # a switch is an exit too (see _start_job)
                 sim.surface(self)
             self._end_switch(arg)
+            self.dispatching = held
             self.again = True
             return
         self._start_job(ns, S_TRANSITION, self._end_switch, arg, now)
@@ -538,7 +550,10 @@ class VP(FusedDeliveries):
         sw, to, reason, row, ret_event = arg
         sim = self.sim
         now = self.env.now
-        sim.rec.sw[sw + SW_END] = now
+        rec = sim.rec
+        rec.sw[sw + SW_END] = now
+        if rec.recycle:
+            rec.switch_done(sw)
         self.active = to
         c = self.ctxs[to]
         if reason != R_RETURN:
@@ -598,8 +613,10 @@ class VP(FusedDeliveries):
         vec = rows[irq + F_VECTOR]
         bit = 1 << vec
         if c.irr_mask & bit:
-            rows[irq + F_MERGED] = c.irr_id[vec]
+            rows[irq + F_MERGED] = rows[c.irr_id[vec] + F_ID]
             sim.counters[C_COALESCED] += 1
+            if sim.rec.recycle:
+                sim.rec.done(irq)  # a merged interrupt is final
             return
         c.irr_mask |= bit
         c.irr_id[vec] = irq

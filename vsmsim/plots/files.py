@@ -64,6 +64,11 @@ def plot_results(results, out_dir, formats=("png",)) -> list[Path]:
 
     from ..workloads import call_kinds
 
+    if any(r.tables == "summary" for r in res.values()):
+        # record.tables = "summary": no rows, so only the plots of totals
+        emit(residency_bars(res), "residency")
+        emit(counter_bars(res), "counters")
+        return written
     for kind, vtl in _latency_groups(res):
         if kind in call_kinds():  # delivery of a call is its switch, a constant: the
             emit(latency_cdf(res, kind=kind, vtl=vtl, which="roundtrip"),  # round trip varies

@@ -75,7 +75,7 @@ def _segments(result, vps, lo: int, hi: int) -> tuple[pd.DataFrame, bool]:
         exact = True
     else:
         dur = int(result.scenario["duration"])
-        sw = result.switches
+        sw = result.rows("switches")
         rows = []
         for vp in vps:
             s = sw[sw["vp"] == vp].sort_values("start_ns")
@@ -86,7 +86,7 @@ def _segments(result, vps, lo: int, hi: int) -> tuple[pd.DataFrame, bool]:
                 rows.append((vp, "transition", int(to), int(a), int(b)))
                 t0, vtl = int(b), int(to)
             rows.append((vp, "work", vtl, t0, dur))
-        irq = result.interrupts
+        irq = result.rows("interrupts")
         h = irq[irq["vp"].isin(vps) & irq["start_ns"].notna()]
         end = h["end_ns"].fillna(dur).astype("int64")
         for vp, vtl, a, b in zip(h["vp"], h["vtl"], h["start_ns"].astype("int64"), end):
@@ -116,7 +116,7 @@ def _draw(ax, result, vps, lo, hi) -> bool:
             y = ypos[vp]
             ax.broken_barh(spans, (y - h / 2, h), facecolors=color, alpha=alpha, lw=0)
     # Ticks under each lane where an interrupt for that VP was raised (colour: target VTL).
-    irq = result.interrupts
+    irq = result.rows("interrupts")
     r = irq[irq["vp"].isin(vps) & (irq["raised_ns"] >= lo) & (irq["raised_ns"] < hi)]
     for vtl, g in r.groupby("vtl"):
         ax.plot(g["raised_ns"].to_numpy() / 1e3, g["vp"].map(ypos).to_numpy() - 0.47,
@@ -216,7 +216,7 @@ def timeline_zoom(result, irq_id: int | None = None, pad: float = 0.25):
     """
     res = as_results(result)
     name, r = next(iter(res.items()))
-    row = r.interrupts.iloc[int(irq_id)] if irq_id is not None else zoom_event(r)
+    row = r.rows("interrupts").iloc[int(irq_id)] if irq_id is not None else zoom_event(r)
     if row is None:
         fig = new_figure(9.0, 2.0)
         ax = fig.add_subplot()
