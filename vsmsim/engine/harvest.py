@@ -7,6 +7,7 @@ accumulators, per-context work counters, the recorder's rows, the warm-up snapsh
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 import pandas as pd
@@ -103,6 +104,9 @@ def harvest(sim) -> dict:
     else:
         interrupts = rec.interrupts_frame(sim.workload_names, sim.path_names)
         switches = rec.switches_frame()
+        # The frames hold copies: let the raw rows go now, not when the simulation does
+        # (the result's own work, such as the overload report, then runs without them).
+        rec.rows, rec.sw = array("q"), array("q")
     cnt = counters(sim, interrupts, switches)
     # Userspace (VMM) CPU time implied by the counters: each userspace exit, VMM switch
     # and state ioctl at its profile mean. An estimate: it ignores the VMM's own idle time.
