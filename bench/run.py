@@ -275,6 +275,16 @@ def _rss_now_kb() -> int:
 
 
 def _peak_rss_kb() -> int:
+    """This process's own peak RSS (kB): ``VmHWM`` of /proc/self/status, the high-water
+    mark of its address space since exec. Not ``ru_maxrss``: Linux keeps that across
+    exec, so a worker started by a big parent would report the parent's RSS at fork."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
 
 
