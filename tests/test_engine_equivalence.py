@@ -62,6 +62,11 @@ def test_fast_paths_are_taken_and_switchable():
     counts = {}
     real_sent = engine_sim.Simulation._sent
     real_back = engine_vp.VP._back_to_compute
+    real_take = engine_sim.Simulation._take
+
+    def take(self, vp, c, path, irq, sit):  # the inline timer delivery skips it
+        counts["take"] = counts.get("take", 0) + 1
+        real_take(self, vp, c, path, irq, sit)
 
     def sent(self, arg):
         counts["ipi"] = counts.get("ipi", 0) + 1
@@ -73,6 +78,7 @@ def test_fast_paths_are_taken_and_switchable():
         return ok
 
     engine_sim.Simulation._sent, engine_vp.VP._back_to_compute = sent, back
+    engine_sim.Simulation._take = take
     try:
         vsmsim.simulate(sc)
         on = dict(counts)
@@ -82,8 +88,10 @@ def test_fast_paths_are_taken_and_switchable():
         off = dict(counts)
     finally:
         engine_sim.Simulation._sent, engine_vp.VP._back_to_compute = real_sent, real_back
+        engine_sim.Simulation._take = real_take
     assert on["ipi"] > 100 and on["resume"] > 100
     assert off.get("ipi", 0) == 0 and off.get("resume", 0) == 0
+    assert off["take"] > on["take"] + 100  # timers delivered inline when it is on
     with pytest.raises(ValueError):
         with engine_sim.fast_paths(bogus=False):
             pass
