@@ -28,7 +28,7 @@ def _amount(value, n: int, v: int) -> int:
 class CompiledPath:
     """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
 
-    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only")
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only", "total")
 
     def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
         self.name = name
@@ -57,9 +57,11 @@ class CompiledPath:
             # ns of a path that is one fixed VP segment (a plain exit), else 0
             f = self.fixed
             self.exit_only = f[0][1] if len(f) == 1 and f[0][0] else 0
+            self.total = sum(ns for _vp, ns in f)  # ns of the whole path
         else:
             self.fixed = None
             self.exit_only = 0
+            self.total = -1
             self._parts = [(is_vp, [(d.sampler(cost_rng), t) for d, t in items])
                            for is_vp, items in parts]
 

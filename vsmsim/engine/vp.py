@@ -528,10 +528,11 @@ class VP(FusedDeliveries):
         path = sim.switch_paths[reason]
         sim.uses[path.code] += 1
         sw = sim.rec.new_switch(self.idx, frm, to, reason, now)
-        segs = path.fixed if path.fixed is not None else path.segments()
-        ns = 0
-        for _vp, d in segs:
-            ns += d
+        ns = path.total
+        if ns < 0:  # sampled costs: this traversal's
+            ns = 0
+            for _vp, d in path.segments():
+                ns += d
         arg = (sw, to, reason, row, ret_event)
         if ns == 0:
             # A switch that costs nothing ends now. What it sets off (latent interrupts
