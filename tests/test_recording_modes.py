@@ -140,3 +140,37 @@ def test_a_summary_run_says_what_it_cannot_do(tmp_path, capsys):
     rc = main(["run", str(f), "--set", "record.tables=everything", "--out", str(tmp_path / "r3")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "record.tables" in err and "summary" in err
+
+
+def _stream_dirs():
+    import glob
+    import tempfile
+
+    from vsmsim.names import STREAM_PREFIX
+    return set(glob.glob(f"{tempfile.gettempdir()}/{STREAM_PREFIX}*"))
+
+
+def test_streamed_results_cross_processes_and_leave_nothing_behind():
+    """compare with a process pool sends streamed results back to the parent, which then
+    owns their files; a run that stops half-way, or streams nothing, leaves no directory."""
+    before = _stream_dirs()
+    spec = with_tables(mixed("vm-per-vtl", 7, duration="5ms"), "stream")
+    cmp = vsmsim.compare(spec, ["vm-per-vtl", "planes"], replications=2, workers=2)
+    assert not cmp.failures
+    res = cmp.results["planes"]
+    plain = vsmsim.simulate({**mixed("planes", 7, duration="5ms")})
+    pd.testing.assert_frame_equal(plain.interrupts, res.rows("interrupts"))
+    assert "vtl0_tax" in set(cmp.intervals()["metric"])  # the replications' summaries
+    del cmp, res
+
+    def stop(done, total):
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vsmsim.simulate(spec, progress=stop)
+    empty = with_tables({"duration": "1ms", "workload": [{"kind": "compute"}]}, "stream")
+    assert vsmsim.simulate(empty).rows("interrupts").empty
+    import gc
+    gc.collect()
+    assert _stream_dirs() <= before

@@ -37,3 +37,6 @@ def plot_stem(name: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+#: Prefix of the temporary directory a run with record.tables = "stream" writes its rows to.
+STREAM_PREFIX = "vsmsim-stream-"

@@ -39,7 +39,17 @@ def _hold_stream(res, directory: str) -> None:
     import weakref
 
     _STREAM_USERS[directory] = _STREAM_USERS.get(directory, 0) + 1
-    weakref.finalize(res, _release_stream, directory)
+    res.__dict__["_stream_hold"] = weakref.finalize(res, _release_stream, directory)
+
+
+def _stream_dir(meta: dict) -> str | None:
+    """The temporary directory of a run's streamed files, or None."""
+    files = meta.get("stream_files") or {}
+    if not files:
+        return None
+    d = Path(next(iter(files.values()))).parent
+    return str(d) if d.name.startswith(names.STREAM_PREFIX) else None
+
 
 
 def _release_stream(directory: str) -> None:
@@ -72,10 +82,25 @@ class Result:
         fields["meta"] = {"vsmsim_version": __version__, **fields["meta"]}
         res = cls(**fields)
         res.meta["overload"] = overload(res)  # saved in manifest.json; see vsmsim.overload
-        files = res.meta.get("stream_files")
-        if files:
-            _hold_stream(res, str(Path(next(iter(files.values()))).parent))
+        d = _stream_dir(res.meta)
+        if d is not None:
+            _hold_stream(res, d)
         return res
+
+    def __getstate__(self):
+        # Sent to another process (a worker pool's result): the streamed files stay for
+        # the receiving side, which takes over their lifetime (__setstate__).
+        state = dict(self.__dict__)
+        hold = state.pop("_stream_hold", None)
+        if hold is not None:
+            hold.detach()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        d = _stream_dir(self.meta)
+        if d is not None and Path(d).is_dir():
+            _hold_stream(self, d)
 
     @property
     def name(self) -> str:
@@ -343,7 +368,12 @@ def _read_stream(file, table: str, categories: dict) -> pd.DataFrame:
     equals the table ``record.tables = "all"`` keeps (an empty one if nothing was
     streamed)."""
     from .record import NF, NSW, interrupt_table, switch_table
-    if file is None or not Path(file).is_file():
+    if file is not None and not Path(file).is_file():
+        from .errors import InputError
+        raise InputError(f"streamed {table} rows: {file} no longer exists (a temporary file "
+                         "lives as long as the result in the process that ran it; save the "
+                         "result there with Result.save to keep it)")
+    if file is None:
         if table == "interrupts":
             return interrupt_table(np.zeros((0, NF), np.int64),
                                    categories.get("interrupts.workload", []),

@@ -222,7 +222,10 @@ def _with_tax(summary: pd.DataFrame, residency, base_residency) -> pd.DataFrame:
     summary = summary[summary["metric"] != "vtl0_tax"]
     if tax is None:
         return summary
-    row = pd.DataFrame([("vtl0_tax", "", 0, float(tax), "share")], columns=summary.columns)
+    row = {"metric": "vtl0_tax", "kind": "", "vtl": 0, "value": float(tax), "unit": "share"}
+    if "rel_error" in summary.columns:  # record.tables stream / summary: exact
+        row["rel_error"] = 0.0
+    row = pd.DataFrame([row], columns=summary.columns)
     return pd.concat([summary, row], ignore_index=True)
 
 

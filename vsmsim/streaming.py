@@ -254,6 +254,9 @@ class SummarySink:
         """Files written (none)."""
         return {}
 
+    def discard(self) -> None:
+        """The run failed: drop what was written (nothing here)."""
+
 
 class StreamSink(SummarySink):
     """The tally, and every chunk written to Parquet as a row group
@@ -300,4 +303,16 @@ class StreamSink(SummarySink):
         for name, w in self.writers.items():
             w.close()
             files[name] = str(self.dir / f"{name}.parquet")
+        if not files:  # nothing was streamed: no directory to keep (or to clean up later)
+            self.dir.rmdir()
         return files
+
+    def discard(self) -> None:
+        import shutil
+
+        for w in self.writers.values():
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001 - the run's own error is the one to report
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -596,13 +596,18 @@ class Simulation:
         self.snap = None
         if self.sc.warmup > 0:
             at(self.env, self.sc.warmup, self._snapshot, None, priority=0)
-        if progress is None:
-            run_until(self.env, end)
-        else:
-            step = max(end // 100, 1)
-            for t in range(step, end + step, step):
-                run_until(self.env, min(t, end))
-                progress(min(t, end), end)
+        try:
+            if progress is None:
+                run_until(self.env, end)
+            else:
+                step = max(end // 100, 1)
+                for t in range(step, end + step, step):
+                    run_until(self.env, min(t, end))
+                    progress(min(t, end), end)
+        except BaseException:
+            if self.sink is not None:
+                self.sink.discard()  # no half-written stream left behind
+            raise
         for vp in self.vps:
             vp.finish(end)
         self.stream_files = {}
