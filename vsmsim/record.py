@@ -152,10 +152,6 @@ class Recorder:
             self.sends[k](np.frombuffer(out, dtype=np.int64).reshape(-1, width))
             self.outs[k] = array("q")
 
-    def row_id(self, h: int) -> int:
-        """The id of the interrupt in slot *h* (-1 for -1)."""
-        return self.rows[h + F_ID] if h >= 0 else -1
-
     def finish(self) -> None:
         """At the end of the run (recycling only): hand the sink the rows still open (not
         final: pending interrupts, calls not returned, switches under way), then close it."""

@@ -91,10 +91,6 @@ class Latencies:
             if len(d) > EXACT_LIMIT:
                 self.distinct = None
 
-    @property
-    def exact(self) -> bool:
-        return self.distinct is not None
-
     def percentile(self, q: float) -> tuple[float, float]:
         """(value, relative error bound) of percentile *q* (0-100); bound 0: exact."""
         d = self.distinct

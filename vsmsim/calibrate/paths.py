@@ -495,21 +495,12 @@ def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPl
     cpus = _cpus(pair, cross)
     if cpus is None:
         return None
-    vals = []
     with long_mode_vm(kvm, guest64.OUT_LOOP) as vm, _pinned(cpus[0]), kick_handler():
         th = _VcpuThread(vm, "parked", cpus[1])
         try:
             th.wait_ready()
-            for _ in range(repeat):
-                samples = []
-                for i in range(plan.kick_samples + 3):
-                    spin(plan.gap_s)
-                    t0 = time.perf_counter_ns()
-                    th.kick()
-                    th.wait_ready()
-                    if i >= 3:
-                        samples.append(th.stamp - t0)
-                vals.append(ov.net(statistics.median(samples), 2))
+            vals = _wake_medians(th, repeat, plan.kick_samples, lambda: spin(plan.gap_s),
+                                 th.kick, ov)
         finally:
             th.stop()
     return Figure("kick_parked" + ("_cross" if cross else ""), vals,
@@ -517,6 +508,24 @@ def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPl
                   f"return; {_where(cpus)}; the kicker busy {plan.gap_s * 1e6:.0f} us before "
                   "each kick; net of the clock and two Python calls",
                   per_run=f"each: median of {plan.kick_samples} kicks")
+
+
+def _wake_medians(th, repeat: int, samples: int, before, wake, ov: Overheads) -> list:
+    """Per run, the median time (ns, net of the clock and two Python calls) from *wake*
+    to vCPU thread *th* reporting back, over *samples* wakes after 3 warm-up ones, each
+    after *before* (a spin or a sleep)."""
+    vals = []
+    for _ in range(repeat):
+        got = []
+        for i in range(samples + 3):
+            before()
+            t0 = time.perf_counter_ns()
+            wake()
+            th.wait_ready()
+            if i >= 3:
+                got.append(th.stamp - t0)
+        vals.append(ov.net(statistics.median(got), 2))
+    return vals
 
 
 def measure_msi(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
@@ -529,22 +538,13 @@ def measure_msi(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPla
         return None
     # Longer than halt polling (halt_poll_ns, 200 us by default), so the vCPU is asleep.
     gap = max(plan.gap_s, 2 * _halt_poll_s())
-    vals = []
     with long_mode_vm(kvm, guest64.HALT_IDLE) as vm, _pinned(cpus[0]), kick_handler():
         _enable_lapic(vm.vcpus[0])
         th = _VcpuThread(vm, "halted", cpus[1])
         try:
             th.wait_ready()  # started
-            for _ in range(repeat):
-                samples = []
-                for i in range(plan.kick_samples + 3):
-                    time.sleep(gap)
-                    t0 = time.perf_counter_ns()
-                    vm.signal_msi(guest64.VECTOR)
-                    th.wait_ready()
-                    if i >= 3:
-                        samples.append(th.stamp - t0)
-                vals.append(ov.net(statistics.median(samples), 2))
+            vals = _wake_medians(th, repeat, plan.kick_samples, lambda: time.sleep(gap),
+                                 lambda: vm.signal_msi(guest64.VECTOR), ov)
         finally:
             th.stop()
     return Figure("msi_halted" + ("" if cross else "_same_cpu"), vals,
