@@ -82,6 +82,11 @@ QUICK_SCALING_DURATIONS = (0.01, 0.02)
 
 
 # --------------------------------------------------------------------------- scenarios
+#: The host layer's benchmark (issue 18): the standard workload's 64 VPs x 2 VTLs, 128
+#: vm-per-vtl vCPU threads, over 32 CPUs placed by the fair policy.
+HOSTED = {"placement": "free", "cpus": 32}
+
+
 def _ipi_index(sc) -> int:
     for i, w in enumerate(sc.workload):
         if w.kind == "ipi":
@@ -459,16 +464,18 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log,
         f"hand-written reference, baselines ...")
     vsmsim.simulate(variant(sc, 2, 0.001))
     time_reference(variant(sc, 2, 0.001))
-    work, refs, cb, proc = [], [], [], []
+    hosted_sc = sc.with_overrides({"host": HOSTED})
+    work, refs, cb, proc, hosted = [], [], [], [], []
     for r in range(rounds):
         w = time_workload(sc)
         work.append(w)
         refs.append(time_reference(sc))
+        hosted.append(time_workload(hosted_sc))
         n = w["model_actions"]
         cb.append(baseline_callbacks(n))
         proc.append(baseline_processes(n))
         log(f"  round {r + 1}/{rounds}: workload {w['wall_s']:.3f} s, "
-            f"reference {refs[-1]['wall_s']:.3f} s, "
+            f"reference {refs[-1]['wall_s']:.3f} s, hosted {hosted[-1]['wall_s']:.3f} s, "
             f"baseline callbacks {cb[-1]:.3f} s, processes {proc[-1]:.3f} s")
     acts = {w["model_actions"] for w in work}
     if len(acts) != 1:
@@ -518,6 +525,11 @@ def benchmark(rounds: int, quick: bool, scaling: bool, scaling_rounds: int, log,
                                      baseline_processes.__doc__.split("\n\n")[1].strip())
     out["ratio"] = std["actions_per_s"] / out["baseline"]["events_per_s"]
     out["reference"] = reference_figures(work, refs)
+    hr = [h["wall_s"] / w["wall_s"] for h, w in zip(hosted, work)]
+    out["hosted"] = {"host": HOSTED, "wall_s": [h["wall_s"] for h in hosted],
+                     "ratio": hr, "ratio_median": statistics.median(hr),
+                     "definition": "the standard workload with this [host] section, wall time "
+                                   "over the standard workload's in the same round"}
     out["ratio_processes"] = std["actions_per_s"] / out["baseline_processes"]["events_per_s"]
 
     if scaling:
@@ -674,7 +686,16 @@ def _reference_rows(out) -> list[tuple]:
         ("  engine alone / reference wall (median; min - max)",
          f"{ref['engine_ratio_median']:.2f} ({ref['engine_ratio_min']:.2f} - "
          f"{ref['engine_ratio_max']:.2f})"),
-    ]
+    ] + _hosted_rows(out)
+
+
+def _hosted_rows(out) -> list[tuple]:
+    h = out.get("hosted")
+    if not h:
+        return []
+    return [(f"host layer on ({h['host']['placement']}, {h['host']['cpus']} CPUs) / off, "
+             f"wall (median; min - max)",
+             f"{h['ratio_median']:.2f} ({min(h['ratio']):.2f} - {max(h['ratio']):.2f})")]
 
 
 def _scaling_rows(rows, key) -> list[tuple]:

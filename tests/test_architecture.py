@@ -22,10 +22,10 @@ FLOORS = [
               "overrides", "userfile", "histogram"]),
     ("schema", ["schema", "engine.clock", "engine.work"]),
     ("designs and costs", ["costs", "designs"]),
-    ("workloads", ["workloads"]),
+    ("workloads", ["workloads", "host"]),
     ("config", ["config", "schema_doc"]),
     ("engine", ["record", "streaming", "engine"]),
-    ("results", ["results", "check", "laws", "trace", "overload", "explain"]),
+    ("results", ["results", "check", "laws", "trace", "overload", "explain", "host.invariants"]),
     ("runs", ["api", "runner", "sweep", "plots", "calibrate", "prototype", "report"]),
     ("commands", ["cli", "__main__", "__init__"]),
 ]

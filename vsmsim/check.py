@@ -176,6 +176,9 @@ def check(result, *, raise_on_error: bool = True) -> list[str]:
                 problems.append(f"vp {vp}: two states at once around {a[j + 1]} ns (timeline)")
     for law in LAWS:
         law(result, problems)
+    if getattr(result, "threads", None) is not None:
+        from .host.invariants import host_invariants
+        host_invariants(result, problems)
     if problems and raise_on_error:
         raise InvariantError("\n".join(problems))
     return problems

@@ -31,6 +31,7 @@ from .costs import CostProfile, load_profile
 from .designs import Design, load_design
 from .dists import parse_dist
 from .errors import InputError
+from .host.config import HostConfig, check_host
 from .schema import (
     MAX_VPS,
     MAX_VTLS,
@@ -176,6 +177,9 @@ class Scenario(Strict):
     context: list[ContextConfig] = Field(default_factory=list)
     workload: list[workloads.workload_union()] = Field(default_factory=list)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    host: Optional[HostConfig] = Field(None, description="physical CPUs and the host scheduler "
+                                       "under the vCPU threads (docs/host.md); absent: every "
+                                       "thread has its own CPU and wakes at once")
     # Loaded once by validation; what the simulation runs with.
     _design: Design = PrivateAttr(None)
     _costs: CostProfile = PrivateAttr(None)
@@ -238,6 +242,9 @@ class Scenario(Strict):
             self._design = load_design(self.design)
         except InputError as e:
             errs.append(str(e))
+        if self.host is not None and self._design is not None:
+            per_vtl = self._design.capabilities["thread_per_vtl"] and vtls > 1
+            errs += check_host(self.host, n, vtls, vtls if per_vtl else 1)
         if self.record.window is not None and self.record.window[1] <= self.record.window[0]:
             errs.append(f"record.window: {list(self.record.window)} must be [start, end) with end > start")
         if errs:

@@ -74,6 +74,10 @@ COST_NAMES = {
     "handoff_eventfd_cross": "one-way eventfd wake of a blocked thread on another CPU",
     "kick_parked_cross": "signal kick of a vCPU thread parked in KVM_RUN, from another CPU",
     "first_run_after_migration": "extra of the first KVM_RUN after a cross-CPU hand-off",
+    # Charged by the host layer ([host] section, docs/host.md), not by design paths.
+    "context_switch": "host: a CPU switching from one host thread to another (same-CPU hand-off, preemption)",
+    "cstate_exit": "host: extra for a thread woken on an idle CPU (C-state exit) beyond the design's wake cost",
+    "migration": "host: extra for the first run of a thread on another CPU than its last (cold caches)",
     "wake_cold_cross": "extra VMM time per hand-off of a thread woken on another (idle) CPU "
                        "(reported; the prototypes apply the ratio cross_cpu_slowdown instead)",
 }

@@ -21,6 +21,10 @@ A step names a cost from the profile (:data:`vsmsim.costs.COST_NAMES`), who pays
 many times it is charged (``times``: an integer or ``"N"``, ``"V"``, ``"N*V"`` with N the
 VPs and V the VTLs) and which counters it bumps (``count``: a list of names, each +1, or a
 table name = amount, where an amount may also be ``"N"``, ``"V"``, ``"N*V"``).
+``handoff = true`` (at most one step per path) marks where, under a ``[host]`` section, a
+host thread wakes another: in a switch path of a ``thread_per_vtl`` design, the hand-off
+from the old VTL's thread to the new one's; in a delivery path, the wake of the receiving
+VP's halted thread (skipped when that thread is still halt-polling). See docs/host.md.
 
 ``payer`` is ``sender`` (send paths: the sending VP's time), ``receiver`` (deliver paths:
 the receiving VP's time), ``vp`` (switch paths: the switching VP's time) or ``none`` (no
@@ -96,7 +100,10 @@ CAPABILITIES = {"posted": "posted interrupts usable when the host offers APICv/A
                 "ipiv": "IPI virtualization usable when the host offers it (vm.ipiv)",
                 "latent_inactive": "a timer of an inactive higher VTL, and any interrupt for one "
                                    "while the VP is halted, notifies nothing: it is taken at the "
-                                   "VP's next exit or switch (planes RFC as posted)"}
+                                   "VP's next exit or switch (planes RFC as posted)",
+                "thread_per_vtl": "each VTL of a VP is its own vCPU with its own host thread (N x V "
+                                  "threads; a VTL switch hands off between them); false: one "
+                                  "thread per VP (the host layer, docs/host.md)"}
 #: Capabilities that are true unless a design says otherwise (the others default to false).
 CAPABILITY_DEFAULTS = {"masked_notifies": True}
 BUILTIN_DESIGNS = ("apic-id-groups", "apic-namespaces", "vm-per-vtl", "planes", "planes-rfc",
@@ -115,6 +122,7 @@ class Step:
     payer: str          # "sender", "receiver", "vp" (the VP whose time it takes) or "none"
     times: object = 1   # int, or "N", "V", "N*V"
     count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
+    handoff: bool = False  # the host layer's hand-off point (docs/host.md)
 
 
 @dataclass(frozen=True, eq=True)
@@ -162,6 +170,8 @@ class Design:
                 d["times"] = s.times
             if s.count:
                 d["count"] = dict(s.count)
+            if s.handoff:
+                d["handoff"] = True
             return d
         out = {"name": self.name, "description": self.description,
                "capabilities": dict(self.capabilities),
@@ -199,6 +209,8 @@ def _step_dict(s) -> dict:
         d = {"cost": s.cost, "payer": s.payer, "times": s.times}
         if s.count:
             d["count"] = dict(s.count)
+        if s.handoff:
+            d["handoff"] = True
         return d
     return s
 
@@ -254,10 +266,10 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
             where = f"{source}: [path] {name!r} step {i}"
             if not isinstance(st, dict):
                 raise DesignError(f"{where}: must be a table {{ cost = ..., payer = ... }}")
-            bad = set(st) - {"cost", "payer", "times", "count"}
+            bad = set(st) - {"cost", "payer", "times", "count", "handoff"}
             if bad:
                 raise DesignError(f"{where}: unknown key(s) {sorted(bad)}; allowed: cost, payer, "
-                                  f"times, count")
+                                  f"times, count, handoff")
             cost = st.get("cost")
             if not isinstance(cost, str) or cost not in COST_NAMES:
                 raise DesignError(f"{where}: cost = {cost!r} is not a cost; allowed: "
@@ -282,7 +294,16 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
                     raise DesignError(f"{where}: count {c!r} is not a counter; allowed: "
                                       f"{', '.join(COUNTERS)}")
                 _times(amount, f"{where}: count.{c}")
-            out.append(Step(cost, payer, times, tuple(cnt.items())))
+            handoff = st.get("handoff", False)
+            if not isinstance(handoff, bool):
+                raise DesignError(f"{where}: handoff = {handoff!r} must be true or false")
+            if handoff and any(s.handoff for s in out):
+                raise DesignError(f"{where}: handoff = true twice in one path; a path has at "
+                                  f"most one hand-off step")
+            if handoff and not (name.startswith("switch.") or name.startswith("deliver.")):
+                raise DesignError(f"{where}: handoff = true is allowed only in switch.* and "
+                                  f"deliver.* paths")
+            out.append(Step(cost, payer, times, tuple(cnt.items()), handoff))
         paths[name] = tuple(out)
     missing = [k for k in PATHS if k not in paths and k not in OPTIONAL_PATHS]
     if missing:

@@ -48,7 +48,11 @@ def path_steps(result, path: str) -> list[PathStep]:
     prof = _profile(result)
     n, v = int(result.scenario["vm"]["vps"]), int(result.scenario["vm"]["vtls"])
     steps = []
-    for st in (design.get("path") or {}).get(path, []):
+    polled = path.endswith(" (polled)")  # the host layer's variant without its wake step
+    base = path[:-len(" (polled)")] if polled else path
+    for st in (design.get("path") or {}).get(base, []):
+        if polled and st.get("handoff"):
+            continue
         times = _times(st.get("times", 1), n, v)
         counts = {k: _times(a, n, v) for k, a in (st.get("count") or {}).items()}
         mean = prof.mean(st["cost"]) if prof is not None else float("nan")

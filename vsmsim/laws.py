@@ -58,6 +58,8 @@ def residency_conservation(res, problems: list[str]) -> None:
         problems.append(f"residency: {len(rz)} rows for {n} VPs")
         return
     parts = [f"vtl{v}_ns" for v in range(nvtl)] + ["transition_ns", "exit_ns", "idle_ns"]
+    if "steal_ns" in rz.columns:  # a host layer: guest code waiting for a CPU
+        parts.append("steal_ns")
     for _, row in rz.iterrows():
         vp = int(row["vp"])
         total = sum(int(row[c]) for c in parts)
@@ -151,6 +153,8 @@ def timeline_tiles(res, problems: list[str]) -> None:
         on = vp_col == vp
         want = {"transition_ns": on & (state == "transition"), "exit_ns": on & (state == "exit"),
                 "idle_ns": on & (state == "halted")}
+        if "steal_ns" in rz.columns:
+            want["steal_ns"] = on & (state == "steal")
         for v in range(nvtl):
             want[f"vtl{v}_ns"] = on & in_vtl & (vtl == v)
             want[f"compute{v}_ns"] = on & (state == "compute") & (vtl == v)

@@ -29,8 +29,9 @@ K_TIMER, K_IPI, K_PVIPI, K_EXTERNAL, K_CALL, K_INTERCEPT, K_VINA = (
 REASONS = ("call", "return", "interrupt", "intercept")
 R_CALL, R_RETURN, R_INTERRUPT, R_INTERCEPT = range(len(REASONS))
 #: Timeline segment states, in the order of their codes.
-STATES = ("handler", "task", "compute", "wait", "transition", "exit", "halted")
-S_HANDLER, S_TASK, S_COMPUTE, S_WAIT, S_TRANSITION, S_EXIT, S_HALTED = range(len(STATES))
+#: "steal": with a host layer, the VP has guest code to run but its thread waits for a CPU.
+STATES = ("handler", "task", "compute", "wait", "transition", "exit", "halted", "steal")
+S_HANDLER, S_TASK, S_COMPUTE, S_WAIT, S_TRANSITION, S_EXIT, S_HALTED, S_STEAL = range(len(STATES))
 
 
 #: Fields of one interrupt row, in the order they are stored (all int64).

@@ -307,6 +307,28 @@ def question_text(doc: str) -> str:
     return lines[0] + (f"\nIt depends on: {dep}" if dep else "")
 
 
+def host_text(res) -> str:
+    """One paragraph on a hosted run's host layer: CPUs, steal, switches, utilisation."""
+    h = res.scenario["host"]
+    cpus, th, rz = res.cpus, res.threads, res.residency
+    total = float(rz["total_ns"].sum()) or 1.0
+    vcpu = th[th["vp"] >= 0]
+    hw = ""
+    if res.interrupts is not None and "host_wait_ns" in res.interrupts and len(res.interrupts):
+        w = res.interrupts["host_wait_ns"]
+        hw = (f"; waiting for a CPU: {(w > 0).mean():.0%} of interrupts, "
+              f"{w.mean() / 1e3:.1f} us on average")
+    return (f"host: {len(cpus)} CPUs, {h['placement']} placement, {h['policy']} policy, "
+            f"{len(vcpu)} vCPU threads"
+            f"{f' + {len(th) - len(vcpu)} background' if len(th) > len(vcpu) else ''}; "
+            f"CPU utilisation {cpus['utilisation'].mean():.0%} (switching "
+            f"{cpus['switch_ns'].sum() / max(res.measured_ns * len(cpus), 1):.1%}); "
+            f"steal {rz['steal_ns'].sum() / total:.1%} of VP time; "
+            f"{res.counters['context_switches']:,} context switches, "
+            f"{res.counters['migrations']:,} migrations, "
+            f"{res.counters['halt_poll_hits']:,} halt-poll hits{hw}")
+
+
 def rep_values(cmp, design: str, metric: str, kind: str = "", vtl: int = -1):
     """*metric*'s value in every replication of *design* (a numpy array, NaN if absent)."""
     import numpy as np

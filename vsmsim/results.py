@@ -74,6 +74,10 @@ class Result:
     counters: dict
     timeline: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
+    # With a [host] section (docs/host.md): per host thread, per CPU, CPU segments.
+    threads: pd.DataFrame | None = None
+    cpus: pd.DataFrame | None = None
+    host_timeline: pd.DataFrame | None = None
 
     @classmethod
     def from_run(cls, fields: dict) -> "Result":
@@ -175,8 +179,10 @@ class Result:
         nvtl = int(self.scenario["vm"]["vtls"])
         for v in range(nvtl):
             rows.append(("residency", f"vtl{v}", v, float(res[f"vtl{v}_ns"].sum()) / total, "share"))
-        for col in ("transition", "exit", "idle"):
-            rows.append(("residency", col, -1, float(res[f"{col}_ns"].sum()) / total, "share"))
+        for col in ("transition", "exit", "idle", "steal"):
+            if f"{col}_ns" in res:  # steal: with a host layer (docs/host.md)
+                rows.append(("residency", col, -1, float(res[f"{col}_ns"].sum()) / total,
+                             "share"))
         for v in range(nvtl):
             if f"compute{v}_ns" in res:
                 rows.append(("compute_share", f"vtl{v}", v,
@@ -259,6 +265,11 @@ class Result:
             self.residency.to_parquet(tmp / names.RESIDENCY, index=False)
             if self.timeline is not None:
                 self.timeline.to_parquet(tmp / names.TIMELINE, index=False)
+            for table, fname in (("threads", names.THREADS), ("cpus", names.CPUS),
+                                 ("host_timeline", names.HOST_TIMELINE)):
+                df = getattr(self, table)
+                if df is not None:
+                    df.to_parquet(tmp / fname, index=False)
             self.summary().to_csv(tmp / names.SUMMARY, index=False)
             meta = dict(self.meta)
             if "stream_files" in meta:  # the saved copies are the result's files now
@@ -359,6 +370,10 @@ def load_result(path) -> Result:
         "residency": pd.read_parquet(path / names.RESIDENCY),
         "timeline": pd.read_parquet(tl) if tl.is_file() else None,
     }
+    for table, fname in (("threads", names.THREADS), ("cpus", names.CPUS),
+                         ("host_timeline", names.HOST_TIMELINE)):
+        if (path / fname).is_file():
+            tables[table] = pd.read_parquet(path / fname)
     _restore_categories(tables, cats)
     return Result(scenario=scenario, counters=counters, meta=manifest, **tables)
 

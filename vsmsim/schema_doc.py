@@ -21,6 +21,7 @@ from .config import (
     VinaConfig,
     VMConfig,
 )
+from .host.config import HostConfig, NoiseConfig
 from .units import format_ns
 from .workloads import REGISTRY
 
@@ -150,13 +151,17 @@ def reference_markdown() -> str:
         "",
     ]
     lines += _table(Scenario, "Top level", "", skip=("costs", "vm", "guest", "context", "workload",
-                                                      "record"))
+                                                      "record", "host"))
     lines += _table(CostsConfig, "[costs]", "costs.")
     lines += _table(VMConfig, "[vm]", "vm.")
     lines += _table(GuestConfig, "[guest]", "guest.")
     lines += _table(ContextConfig, "[[context]]", "")
     lines += _table(VinaConfig, "vina (in [[context]])", "vina.")
     lines += _table(RecordConfig, "[record]", "record.")
+    lines += _table(HostConfig, "[host] (docs/host.md)", "host.", skip=("noise",))
+    lines += ["`noise` is a list of tables (`[[host.noise]]`), one background thread per listed",
+              "CPU each:", ""]
+    lines += _table(NoiseConfig, "[[host.noise]]", "noise.")
     lines += ["## Workloads (`[[workload]]`)", "",
               "Every workload has `kind`, an optional `name` and `vtl` (default 0). Arrivals:",
               "exactly one of `period` (every period, on every VP of the set), `rate`",

@@ -11,7 +11,9 @@ Layout of the trace (see docs/trace.md):
   or intercept) is raised, and a flow arrow (``s``/``f`` events) from it to the
   handler's start;
 - a counter (``C``) track per VP, ``pending``, with one series per VTL: interrupts
-  raised but not yet started.
+  raised but not yet started;
+- with a host layer and a timeline (docs/host.md), a process ``host CPUs`` after the
+  VPs, one thread per physical CPU, with a slice per stretch a host thread executed there.
 
 Process and thread ids are the VP and VTL numbers plus one (:data:`PID_BASE`,
 :data:`TID_BASE`): Perfetto treats pid 0 and tid 0 specially (the idle task of the
@@ -96,6 +98,15 @@ class _Builder:
     # -------------------------------------------------------------- metadata
     def metadata(self) -> list[dict]:
         ev = []
+        if self._host_segs() is not None:
+            pid = PID_BASE + self.nvp
+            ev.append({"ph": "M", "name": "process_name", "pid": pid, "tid": TID_BASE,
+                       "args": {"name": "host CPUs"}})
+            ev.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": TID_BASE,
+                       "args": {"sort_index": self.nvp}})
+            for cpu in range(len(self.r.cpus)):
+                ev.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": TID_BASE + cpu,
+                           "args": {"name": f"CPU {cpu}"}})
         for vp in range(self.nvp):
             pid = PID_BASE + vp
             ev.append({"ph": "M", "name": "process_name", "pid": pid, "tid": TID_BASE,
@@ -301,7 +312,7 @@ class _Builder:
         tl = self.r.timeline
         if tl is None or not len(tl):
             return
-        states = ("exit",) + (_WORK_STATES if self.include_work else ("halted",))
+        states = ("exit", "steal") + (_WORK_STATES if self.include_work else ("halted",))
         st = tl["state"].astype(str).to_numpy()
         start = tl["start_ns"].to_numpy(dtype=np.int64)
         end = tl["end_ns"].to_numpy(dtype=np.int64)
@@ -321,7 +332,8 @@ class _Builder:
         for i in range(len(s)):
             n = names[i]
             tid = OVERHEAD_TID if n == "exit" else TID_BASE + vtl[i]
-            cat = "exit" if n == "exit" else ("idle" if n == "halted" else "work")
+            cat = "exit" if n == "exit" else ("idle" if n == "halted" else
+                                              "steal" if n == "steal" else "work")
             args = {"vtl": vtl[i]}
             name = n
             c = cause.get((vp[i], s[i])) if n == "exit" else None
@@ -421,6 +433,26 @@ class _Builder:
                 out.append({"ph": "C", "name": "pending", "pid": pid, "tid": TID_BASE,
                             "ts": _us(tt), "args": dict(zip(keys, row))})
 
+    def _host_segs(self):
+        segs = getattr(self.r, "host_timeline", None)
+        return segs if segs is not None and len(segs) else None
+
+    def host_cpus(self, hi: int) -> None:
+        """One slice per stretch a host thread executed on a CPU (host layer)."""
+        segs = self._host_segs()
+        if segs is None:
+            return
+        a = segs["start_ns"].to_numpy(dtype=np.int64)
+        b = segs["end_ns"].to_numpy(dtype=np.int64)
+        m = _overlaps(a, b, self.lo, hi)
+        pid = PID_BASE + self.nvp
+        for cpu, name, s, e in zip(segs["cpu"].to_numpy()[m].tolist(),
+                                   segs["thread"].astype(str).to_numpy()[m].tolist(),
+                                   a[m].tolist(), b[m].tolist()):
+            self.events.append({"ph": "X", "name": name, "cat": "cpu", "pid": pid,
+                                "tid": TID_BASE + cpu, "ts": _us(s), "dur": _us(e - s),
+                                "args": {"cpu": cpu}})
+
     def timestamps(self) -> np.ndarray:
         """Start times (ns) of the events :meth:`build` would make for the whole window,
         found without building them (counter samples over-estimated: <= 2 per interrupt)."""
@@ -450,11 +482,15 @@ class _Builder:
             parts.append(np.repeat(raised[win], n))
         tl = self.r.timeline
         if tl is not None and len(tl):
-            states = ("exit",) + (_WORK_STATES if self.include_work else ("halted",))
+            states = ("exit", "steal") + (_WORK_STATES if self.include_work else ("halted",))
             a = tl["start_ns"].to_numpy(dtype=np.int64)
             b = tl["end_ns"].to_numpy(dtype=np.int64)
             m = np.isin(tl["state"].astype(str).to_numpy(), states) & _overlaps(a, b, lo, hi)
             parts.append(a[m])
+        segs = self._host_segs()
+        if segs is not None:
+            a = segs["start_ns"].to_numpy(dtype=np.int64)
+            parts.append(a[_overlaps(a, segs["end_ns"].to_numpy(dtype=np.int64), lo, hi)])
         counted = ~df["kind"].astype(str).isin(call_kinds()).to_numpy()
         parts += [raised[counted & (raised > lo) & (raised < hi)],
                   start[counted & started & (start > lo) & (start < hi)],
@@ -468,6 +504,7 @@ class _Builder:
         self.transitions(hi)
         self.segments(hi)
         self.host_steps(hi)
+        self.host_cpus(hi)
         self.counters(hi)
         return self.events
 

@@ -89,6 +89,9 @@ def cmd_run(args) -> int:
           f"{res.meta['wall_s']:.2f} s wall for {sc.duration / 1e9:g} s simulated -> {out}")
     print(header_text(res.scenario, [res.design])[1])
     print(text_table({res.design: res}, res.scenario.get("headline") or None, ascii=ascii))
+    if res.cpus is not None:
+        from ..report import host_text
+        print(host_text(res))
     _warn_overload("run", {res.design: res})
     return _check_invariants("run", {res.design: res})
 

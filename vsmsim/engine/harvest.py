@@ -57,6 +57,8 @@ def residency(sim) -> pd.DataFrame:
         row["transition_ns"] = acc[nvtl + OFF_TRANSITION]
         row["exit_ns"] = acc[nvtl + OFF_EXIT]
         row["idle_ns"] = acc[nvtl + OFF_IDLE]
+        if sim.host is not None:
+            row["steal_ns"] = acc[vp.slot_steal]  # guest code waiting for its thread's CPU
         for v in range(nvtl):
             row[f"compute{v}_ns"] = work[v][0]
         for v in range(nvtl):
@@ -134,6 +136,14 @@ def harvest(sim) -> dict:
         # categories of the streamed tables' categorical columns (written as strings)
         meta["stream_categories"] = {"interrupts.workload": list(sim.workload_names),
                                      "interrupts.path": list(sim.path_names)}
-    return {"scenario": sc.resolved(), "interrupts": interrupts, "switches": switches,
-            "residency": residency(sim), "counters": cnt,
-            "timeline": rec.timeline_frame() if rec.timeline else None, "meta": meta}
+    out = {"scenario": sc.resolved(), "interrupts": interrupts, "switches": switches,
+           "residency": residency(sim), "counters": cnt,
+           "timeline": rec.timeline_frame() if rec.timeline else None, "meta": meta}
+    if sim.host is not None:
+        from .hostbooks import host_tables, host_timeline, host_wait
+        out["threads"], out["cpus"], host_counts = host_tables(sim)
+        cnt.update(host_counts)
+        out["host_timeline"] = host_timeline(sim)
+        if interrupts is not None:
+            interrupts["host_wait_ns"] = host_wait(sim, interrupts)
+    return out

@@ -28,7 +28,7 @@ def _amount(value, n: int, v: int) -> int:
 class CompiledPath:
     """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
 
-    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only", "total")
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only", "total", "split")
 
     def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
         self.name = name
@@ -46,6 +46,19 @@ class CompiledPath:
             else:
                 parts.append((is_vp, [(profile[s.cost], times)]))
         self.counts = tuple(counts.items())
+        # ns (means) before, of and after the design's hand-off step; (total, 0, 0) when
+        # the path has none. Only the host layer reads it (docs/host.md).
+        split = [0.0, 0.0, 0.0]
+        part = 0
+        for s in steps:
+            d = profile[s.cost]
+            ns = (d.fixed if d.fixed is not None else d.mean) * _amount(s.times, n, v)
+            if s.handoff:
+                split[1] += ns
+                part = 2
+            else:
+                split[part] += ns
+        self.split = tuple(split)
         if all(d.fixed is not None for _, items in parts for d, _t in items):
             segs = []
             for is_vp, items in parts:

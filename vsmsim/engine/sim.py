@@ -220,7 +220,13 @@ class Simulation:
         self.deferred_actions = 0
         self.followups: dict = {}  # intercept row -> hypercalls its service makes first
         tprs = [sc.context_config(vtl).tpr for vtl in range(v)]
-        self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
+        self.host = None
+        if sc.host is None:
+            self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
+        else:
+            from .hostlink import build_host
+            build_host(self, tprs, np.random.default_rng(
+                np.random.SeedSequence(sc.seed).spawn(len(sc.workload) + 2)[-1]))
         for vtl in range(v):
             cc = sc.context_config(vtl)
             if cc.idle == "halt":
@@ -580,6 +586,9 @@ class Simulation:
     def _snapshot(self, _):
         """At the end of warmup: remember residency, work and counters so far."""
         self.snap = snapshot(self)
+        if self.host is not None:
+            self.host.settle(self.env.now)
+            self.host_snap = self.host.totals()
 
     def run(self, progress=None):
         """Run to the scenario's duration and return self.
@@ -592,6 +601,9 @@ class Simulation:
             at(self.env, 0, lambda vp: vp.dispatch(), vp, priority=DONE)
         for s in self.sources:
             s.start()
+        if self.host is not None:
+            for nz in self.noise:
+                nz.start()
         end = self.sc.duration
         self.snap = None
         if self.sc.warmup > 0:
@@ -610,6 +622,8 @@ class Simulation:
             raise
         for vp in self.vps:
             vp.finish(end)
+        if self.host is not None:
+            self.host.settle(end)
         self.stream_files = {}
         if self.rec.recycle:
             self.rec.finish()

@@ -534,7 +534,7 @@ class VP(FusedDeliveries):
             for _vp, d in path.segments():
                 ns += d
         arg = (sw, to, reason, row, ret_event)
-        if ns == 0:
+        if ns == 0 and not self._handoff_needed(to):
             # A switch that costs nothing ends now. What it sets off (latent interrupts
             # taken at it, a VINA raised on entry, a zero-cost delivery landing) must not
             # dispatch the VP before the switch has ended: hold dispatch until then.
@@ -546,6 +546,11 @@ class VP(FusedDeliveries):
             self.again = True
             return
         self._start_job(ns, S_TRANSITION, self._end_switch, arg, now)
+
+    def _handoff_needed(self, to: int) -> bool:
+        """Whether a switch to *to* changes host threads (a hosted VP's; asked only of a
+        switch that costs nothing, which then still takes the hand-off)."""
+        return False
 
     def _end_switch(self, arg) -> None:
         sw, to, reason, row, ret_event = arg

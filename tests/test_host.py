@@ -1,0 +1,361 @@
+"""The host layer (docs/host.md): identity when it changes nothing, exact hand-computed
+checks of the scheduler and the switch costs, invariants, determinism and bad input."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vsmsim
+from vsmsim.check import check
+from vsmsim.config import ScenarioError, scenario_from_dict
+from vsmsim.host.config import HostConfig
+from vsmsim.host.machine import RUNNING, Host, HostThread
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import fingerprint as fp  # noqa: E402
+
+HOST_COUNTERS = ("context_switches", "migrations", "halt_poll_hits", "host_wakeups")
+
+
+def _without_host(res):
+    """The tables of a hosted run minus the host layer's own columns, which must be 0."""
+    assert (res.residency["steal_ns"] == 0).all()
+    res.residency = res.residency.drop(columns=["steal_ns"])
+    if res.interrupts is not None:
+        assert (res.interrupts["host_wait_ns"] == 0).all()
+        res.interrupts = res.interrupts.drop(columns=["host_wait_ns"])
+    for k in HOST_COUNTERS:
+        res.counters.pop(k)
+    return res
+
+
+def _identity_corpus():
+    std = vsmsim.load_scenario(ROOT / "bench" / "standard.toml").with_overrides(
+        {"vm.vps": 8, "duration": "20ms", "workload.3.rate": 6250})
+    yield "standard-8", std
+    for f in sorted((ROOT / "scenarios").glob("*.toml")):
+        for d in vsmsim.designs.BUILTIN_DESIGNS:
+            yield f"{f.stem}-{d}", vsmsim.load_scenario(f).with_overrides(
+                {"design": d, "duration": "10ms"})
+    for i, d in enumerate(vsmsim.designs.BUILTIN_DESIGNS):
+        yield f"mixed-{d}", fp.mixed(d, i + 1)
+    for k in range(40):
+        yield f"random-{k}", vsmsim.Scenario.model_validate(fp.random_scenario(k))
+
+
+@pytest.mark.parametrize("name,sc", list(_identity_corpus()), ids=lambda x: x
+                         if isinstance(x, str) else "")
+def test_pinned_host_with_enough_cpus_changes_nothing(name, sc):
+    """Pinned threads, a CPU each: the tables equal those of a run without [host] (the host
+    machinery runs, with zero-cost switches and the tables' wake costs)."""
+    want = fp.fingerprint(vsmsim.simulate(sc))
+    res = vsmsim.simulate(sc.with_overrides({"host": {"placement": "pinned"}}))
+    assert res.threads is not None and len(res.cpus) >= sc.vm.vps
+    assert fp.fingerprint(_without_host(res)) == want
+
+
+def _run(design="planes", vps=1, host=None, costs="ideal", override=None, workload=(),
+         duration="10ms", vtls=2, **extra):
+    return vsmsim.simulate(scenario_from_dict({
+        "design": design, "vm": {"vps": vps, "vtls": vtls}, "duration": duration,
+        "costs": {"profile": costs, "override": override or {}},
+        "host": host if host is not None else {}, "workload": list(workload), **extra}))
+
+
+def test_two_cpu_bound_vps_on_one_cpu_share_it_equally_under_fair():
+    """Slice = latency / 2 = min_granularity = 750 us; 100 ms = 133 slices and a third: each
+    VP gets 50 % within one granularity, and the CPU is never idle."""
+    res = _run(vps=2, vtls=1, duration="100ms",
+               host={"cpus": 1, "latency": "1500us", "min_granularity": "750us"},
+               workload=[{"kind": "compute", "vtl": 0}])
+    got = res.residency["compute0_ns"].to_numpy()
+    assert abs(got - 50_000_000).max() <= 750_000, got
+    assert got.sum() == 100_000_000  # ideal costs: no switch time
+    assert res.cpus["idle_ns"].iloc[0] == 0
+    assert (res.residency["steal_ns"] + res.residency["compute0_ns"] == 100_000_000).all()
+    assert check(res, raise_on_error=False) == []
+
+
+def test_fifo_never_slices():
+    """fifo: the first CPU-bound VP keeps the CPU; the second one never runs."""
+    res = _run(vps=2, vtls=1, duration="20ms", host={"cpus": 1, "policy": "fifo"},
+               workload=[{"kind": "compute", "vtl": 0}])
+    assert res.residency["compute0_ns"].tolist() == [20_000_000, 0]
+    assert res.residency["steal_ns"].tolist() == [0, 20_000_000]
+
+
+def test_thread_woken_on_an_idle_cpu_starts_after_exactly_the_cstate_exit():
+    """A halted VP's timer: every path step costs 0 (ideal), the CPU is idle: the handler
+    starts exactly cstate_exit after the expiry, and all of it is host wait."""
+    res = _run(host={"cpus": 1}, override={"cstate_exit": "7us"},
+               workload=[{"kind": "timer", "vtl": 0, "period": "1ms", "service": "1us"}])
+    irq = res.interrupts
+    assert len(irq) == 10
+    assert (irq["delivery_ns"] == 7_000).all()
+    assert (irq["host_wait_ns"] == 7_000).all()
+    assert res.counters["context_switches"] == 10  # idle -> thread, once per expiry
+
+
+def _call_round_trips(placement, override, host_extra=None):
+    return _run(design="vm-per-vtl", host={"placement": placement, **(host_extra or {})},
+                override=override, duration="1ms",
+                workload=[{"kind": "vtl-call", "vtl": 0, "at": ["100us", "400us"],
+                           "service": "5us"}])
+
+
+def test_a_hand_off_on_one_cpu_costs_the_context_switch_and_nothing_else():
+    """vm-per-vtl, both VTL threads of the VP on one CPU, every path cost 0 but the
+    hand-off's table cost (50 us, which a same-CPU hand-off does not pay) and
+    context_switch = 3 us: each switch of the round trip takes exactly 3 us."""
+    res = _call_round_trips("vp-shared", {"context_switch": "3us", "kick_parked": "50us",
+                                          "handoff_futex": "50us"})
+    sw = res.switches
+    assert len(sw) == 4
+    assert ((sw["end_ns"] - sw["start_ns"]) == 3_000).all(), sw
+    assert res.counters["context_switches"] == 4 + 2  # + the two wakes from idle
+    assert check(res, raise_on_error=False) == []
+
+
+def test_a_hand_off_across_cpus_costs_the_tables_wake():
+    """The same with each thread on its own CPU: the table's wake cost (50 us), no context
+    switch (each CPU was idle; cstate_exit 0)."""
+    res = _call_round_trips("pinned", {"context_switch": "3us", "kick_parked": "50us",
+                                       "handoff_futex": "50us"})
+    sw = res.switches
+    assert ((sw["end_ns"] - sw["start_ns"]) == 50_000).all(), sw
+    assert res.cpus["switch_ns"].sum() == 0
+
+
+def test_halt_polling_skips_the_wake_inside_its_window_and_pays_it_outside():
+    """A halted VP's timer every 100 us, msi_halted = 9 us, nothing else costs. halt_poll
+    150 us: every expiry but the first finds the thread polling (no wake cost); 50 us: every
+    expiry pays it."""
+    wl = [{"kind": "timer", "vtl": 0, "period": "100us", "phase": "100us", "service": "1us"}]
+    inside = _run(host={"halt_poll": "150us"}, override={"msi_halted": "9us"}, workload=wl,
+                  duration="1ms")
+    d = inside.interrupts["delivery_ns"].to_numpy()
+    assert d[0] == 9_000 and (d[1:] == 0).all(), d
+    assert inside.counters["halt_poll_hits"] == len(d) - 1
+    assert (inside.interrupts["path"].astype(str)[1:] == "deliver.halted.timer (polled)").all()
+    outside = _run(host={"halt_poll": "50us"}, override={"msi_halted": "9us"}, workload=wl,
+                   duration="1ms")
+    assert (outside.interrupts["delivery_ns"] == 9_000).all()
+    assert outside.counters["halt_poll_hits"] == 0
+    assert outside.counters["wakeups"] == len(d)
+
+
+# ---------------------------------------------------------------- the policy, by hand
+class _Client:
+    def __init__(self, log, name):
+        self.log, self.name = log, name
+
+    def on_run(self, now):
+        self.log.append((now, "run", self.name))
+
+    def on_preempt(self, now):
+        self.log.append((now, "preempt", self.name))
+
+    def on_sleep(self, now):
+        pass
+
+    def on_enqueued(self, now):
+        pass
+
+
+def _machine(policy="fair", **cfg):
+    from vsmsim.engine.clock import Clock
+    from vsmsim.host.policy import POLICIES
+    env = Clock()
+    a = HostThread(0, "A", 0, -1, (0,), 0)
+    b = HostThread(1, "B", 1, -1, (0,), 0)
+    log = []
+    a.client, b.client = _Client(log, "A"), _Client(log, "B")
+    host = Host(env, HostConfig(**cfg), [a, b], 1, POLICIES[policy], (0, 0, 0), False, True)
+    return env, host, a, b, log
+
+
+def test_fair_wakeup_preemption_on_a_hand_computed_timeline():
+    """latency 6 ms, min_granularity 0.75 ms, wakeup_granularity 1 ms, no switch costs.
+
+    t=0: A and B wake; A first on the idle CPU; B queued: 0 - 0 <= 1 ms, no preemption;
+    slice 6/2 = 3 ms. t=3: A (vr 3) preempted, B (vr 0) runs. t=4: B blocks (vr 1), A runs.
+    t=4.5: B wakes: min_vruntime = A's 3.5, floor 0.5, B keeps vr 1; A 3.5 - 1 = 2.5 > 1:
+    B preempts at once. t=5.5: B blocks (vr 2), A runs. t=6: B wakes: A's vr 4, floor 1,
+    B's 2; 4 - 2 = 2 > 1: preempts. t=6.2: B blocks (vr 2.2). t=6.3: B wakes: A's vr 4.1,
+    floor 1.1; 4.1 - 2.2 = 1.9 > 1: preempts. Then B runs to its slice end: with A waiting,
+    B's slice is 3 ms from 6.3, but its vr passes A's (4.1) at 8.2; the tick at 9.3
+    switches back to A (vr 4.1 < B's 5.2)."""
+    from vsmsim.engine.clock import at, run_until
+    env, host, a, b, log = _machine(latency=6_000_000, min_granularity=750_000,
+                                    wakeup_granularity=1_000_000)
+    ms = 1_000_000
+    at(env, 0, lambda _: (host.wake(a), host.wake(b)))
+    at(env, 4 * ms, lambda _: host.block(b))
+    at(env, 4_500_000, lambda _: host.wake(b))
+    at(env, 5_500_000, lambda _: host.block(b))
+    at(env, 6 * ms, lambda _: host.wake(b))
+    at(env, 6_200_000, lambda _: host.block(b))
+    at(env, 6_300_000, lambda _: host.wake(b))
+    run_until(env, 10 * ms)
+    want = [(0, "run", "A"), (3 * ms, "preempt", "A"), (3 * ms, "run", "B"),
+            (4 * ms, "run", "A"), (4_500_000, "preempt", "A"), (4_500_000, "run", "B"),
+            (5_500_000, "run", "A"), (6 * ms, "preempt", "A"), (6 * ms, "run", "B"),
+            (6_200_000, "run", "A"), (6_300_000, "preempt", "A"), (6_300_000, "run", "B"),
+            (9_300_000, "preempt", "B"), (9_300_000, "run", "A")]
+    assert log == want
+    assert b.state != RUNNING and a.state == RUNNING
+
+
+def test_fair_does_not_preempt_inside_the_wakeup_granularity():
+    """B wakes owed less than wakeup_granularity: it waits for A's slice to end."""
+    from vsmsim.engine.clock import at, run_until
+    env, host, a, b, log = _machine(latency=6_000_000, min_granularity=750_000,
+                                    wakeup_granularity=1_000_000)
+    at(env, 0, lambda _: host.wake(a))
+    at(env, 500_000, lambda _: host.wake(b))  # A's vr 0.5, B placed at max(0, 0.5-3) = 0
+    run_until(env, 4_000_000)
+    # 0.5 - 0 <= 1 ms: no preemption; A's slice (3 ms from its start at 0) ends at 3 ms
+    assert log == [(0, "run", "A"), (3_000_000, "preempt", "A"), (3_000_000, "run", "B")]
+
+
+# ---------------------------------------------------------------- invariants, determinism
+def _random_hosted(k: int) -> dict:
+    r = random.Random(1000 + k)
+    d = fp.random_scenario(k)
+    d["host"] = {"placement": r.choice(["pinned", "vp-shared", "free"]),
+                 "cpus": r.randint(1, 4), "policy": r.choice(["fair", "fifo"]),
+                 "halt_poll": r.choice([0, 20_000, 200_000]),
+                 "latency": r.choice([600_000, 6_000_000]),
+                 "min_granularity": r.choice([75_000, 750_000])}
+    if r.random() < 0.5:
+        d["host"]["noise"] = [{"utilisation": r.choice([0.1, 0.5]), "burst": "100us"}]
+    d["costs"] = {"profile": "default", "override": {"cstate_exit": r.choice([0, 5000]),
+                                                     "migration": r.choice([0, 3000])}}
+    d["record"] = {"timeline": True}
+    return d
+
+
+@pytest.mark.parametrize("k", range(30))
+def test_random_hosted_runs_keep_every_invariant_and_repeat_exactly(k):
+    sc = vsmsim.Scenario.model_validate(_random_hosted(k))
+    a = vsmsim.simulate(sc)
+    assert check(a, raise_on_error=False) == []
+    b = vsmsim.simulate(sc)
+    assert fp.fingerprint(a) == fp.fingerprint(b)
+    assert a.threads.equals(b.threads) and a.cpus.equals(b.cpus)
+
+
+def test_noise_takes_its_share_of_an_otherwise_idle_cpu():
+    """One background thread of utilisation 0.3 alone on its CPU: busy 30 % +- 3 % over
+    200 ms of 100 us bursts (about 600 bursts; the sd of the share is ~1.5 %)."""
+    res = _run(vps=1, vtls=1, duration="200ms",
+               host={"cpus": 2, "noise": [{"cpus": [1], "utilisation": 0.3, "burst": "100us"}]})
+    u = res.cpus.set_index("cpu")["utilisation"]
+    assert abs(u[1] - 0.3) < 0.03 and u[0] == 0
+
+
+def test_noise_steals_from_a_vcpu_on_its_cpu():
+    res = _run(vps=1, vtls=1, duration="100ms", costs="default",
+               host={"cpus": 1, "noise": [{"utilisation": 0.5, "burst": "200us"}]},
+               workload=[{"kind": "compute", "vtl": 0}])
+    steal = res.residency["steal_ns"].iloc[0] / 100e6
+    assert 0.3 < steal < 0.6
+    assert check(res, raise_on_error=False) == []
+
+
+def test_free_placement_spreads_threads_and_counts_migrations():
+    res = _run(design="vm-per-vtl", vps=4, duration="20ms", costs="default",
+               host={"cpus": 4, "placement": "free"},
+               workload=[{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 1, "period": "200us", "service": "20us"}])
+    assert res.cpus["busy_ns"].min() > 0  # every CPU is used
+    assert check(res, raise_on_error=False) == []
+    assert res.counters["migrations"] == int(res.threads["migrations"].sum())
+
+
+def test_saved_hosted_result_loads_back(tmp_path):
+    res = _run(vps=2, host={"cpus": 1}, workload=[{"kind": "compute", "vtl": 0}],
+               record={"timeline": True})
+    res.save(tmp_path / "r")
+    back = vsmsim.load_result(tmp_path / "r")
+    assert back.threads.equals(res.threads) and back.cpus.equals(res.cpus)
+    assert len(back.host_timeline) == len(res.host_timeline)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("host,needle", [
+    ({"policy": "rr"}, "host.policy: 'rr' is not a host policy; allowed: fair, fifo"),
+    ({"placement": "shared"}, "host.placement"),
+    ({"cpus": 0}, "host.cpus"),
+    ({"affinity": {"cpu0": [1]}}, "not a thread name"),
+    ({"cpus": 2, "affinity": {"vp0": [5]}}, "host.affinity.vp0: CPU 5 is out of range 0..1"),
+    ({"affinity": {"vp9": [0]}}, "host.affinity.vp9: VP 9 is out of range"),
+    ({"noise": [{"utilisation": 1.5}]}, "host.noise[0].utilisation: 1.5 is not a fraction"),
+    ({"cpus": 2, "noise": [{"utilisation": 0.2, "cpus": [3]}]}, "host.noise[0].cpus: CPU 3"),
+    ({"halt_poll": "-1us"}, "host.halt_poll"),
+])
+def test_bad_host_section_is_one_clear_line(host, needle):
+    with pytest.raises(ScenarioError) as e:
+        scenario_from_dict({"vm": {"vps": 2}, "host": host})
+    assert needle in str(e.value), str(e.value)
+
+
+def test_cli_rejects_a_bad_host_section_with_exit_2(tmp_path, capsys):
+    from vsmsim.cli import main
+    f = tmp_path / "s.toml"
+    f.write_text('duration = "1ms"\n[host]\npolicy = "rr"\n')
+    assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "host.policy" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_no_host_section_runs_the_plain_vp():
+    from vsmsim.engine.sim import Simulation
+    from vsmsim.engine.vp import VP
+    sim = Simulation(scenario_from_dict({"vm": {"vps": 2}}))
+    assert sim.host is None and all(type(vp) is VP for vp in sim.vps)
+    assert np.all([vp.fuse_irq == -1 for vp in sim.vps])
+
+
+def test_a_zero_cost_switch_still_hands_off_between_threads():
+    """ideal costs (switch paths cost nothing) and context_switch = 3 us, both threads on one
+    CPU: each switch still hands off, 3 us, spent waiting for the CPU to switch threads
+    (steal, not transition time): a round trip of a 5 us call is 3 + 5 + 3 us."""
+    res = _call_round_trips("vp-shared", {"context_switch": "3us"})
+    assert ((res.switches["end_ns"] - res.switches["start_ns"]) == 3_000).all()
+    assert res.residency["transition_ns"].iloc[0] == 0
+    calls = res.interrupts[res.interrupts["kind"].astype(str) == "vtl-call"]
+    assert ((calls["resumed_ns"] - calls["raised_ns"]) == 11_000).all(), calls
+    assert res.residency["steal_ns"].iloc[0] == 4 * 3_000
+    assert res.threads.set_index("thread").loc["vp0.vtl1", "run_ns"] == 2 * 5_000
+    assert check(res, raise_on_error=False) == []
+
+
+def test_trace_has_a_track_per_host_cpu(tmp_path):
+    from vsmsim.trace import trace_events
+    res = _run(vps=2, host={"cpus": 1}, costs="default", duration="10ms",
+               workload=[{"kind": "compute", "vtl": 0}], record={"timeline": True})
+    ev = trace_events(res)
+    names = {e["args"].get("name") for e in ev if e.get("ph") == "M"}
+    assert {"host CPUs", "CPU 0"} <= names
+    host = [e for e in ev if e.get("cat") == "cpu"]
+    assert len(host) == len(res.host_timeline) and {e["name"] for e in host} == {"vp0", "vp1"}
+    assert any(e.get("cat") == "steal" for e in ev)
+
+
+def test_cli_run_reports_the_host(tmp_path, capsys):
+    from vsmsim.cli import main
+    f = tmp_path / "s.toml"
+    f.write_text('duration = "2ms"\n[vm]\nvps = 2\n[host]\ncpus = 1\n'
+                 '[[workload]]\nkind = "compute"\nvtl = 0\n')
+    assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "host: 1 CPUs, pinned placement, fair policy, 4 vCPU threads" in out
+    assert (tmp_path / "o" / "threads.parquet").is_file()
