@@ -359,3 +359,44 @@ def test_cli_run_reports_the_host(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "host: 1 CPUs, pinned placement, fair policy, 4 vCPU threads" in out
     assert (tmp_path / "o" / "threads.parquet").is_file()
+
+
+def _guest_thread(ctx):
+    while True:
+        yield ctx.run("30us")
+        for _ in range(4):
+            yield ctx.vtl_call(service="3us")
+            yield ctx.run("2us")
+        yield ctx.sleep("20us")
+
+
+def _secure_kernel(ctx):
+    while True:
+        request = yield ctx.next_call()
+        yield ctx.run(request.service)
+        ctx.send_ipi(dest=1, vector=0xF0, service="5us")
+        yield ctx.vtl_return()
+
+
+@pytest.mark.parametrize("design", ["vm-per-vtl", "planes"])
+@pytest.mark.parametrize("host", [{"placement": "pinned"},
+                                  {"placement": "vp-shared", "cpus": 1, "halt_poll": "10us"},
+                                  {"placement": "free", "cpus": 2,
+                                   "noise": [{"utilisation": 0.4, "burst": "50us"}]}],
+                         ids=["pinned", "one-cpu", "free-noise"])
+def test_guest_programs_run_on_host_threads(design, host):
+    """Guest programs (VTL calls from a VTL0 loop, a VTL1 service loop sending IPIs) keep
+    every invariant on the host; pinned with a CPU per thread they give the unhosted run."""
+    sc = scenario_from_dict({
+        "design": design, "duration": "20ms", "vm": {"vps": 2, "vtls": 2},
+        "workload": [{"kind": "program", "vtl": 0, "vps": [0], "program": _guest_thread},
+                     {"kind": "program", "vtl": 1, "vps": [0], "program": _secure_kernel},
+                     {"kind": "compute", "vtl": 0, "vps": [1]}],
+        "record": {"timeline": True}, "host": host})
+    res = vsmsim.simulate(sc, debug=True)
+    assert check(res, raise_on_error=False) == []
+    calls = res.interrupts[res.interrupts["kind"].astype(str) == "vtl-call"]
+    assert len(calls) > 20 and calls["resumed_ns"].notna().sum() >= len(calls) - 1
+    if host["placement"] == "pinned":
+        plain = vsmsim.simulate(sc.with_overrides({"host": None}))
+        assert fp.fingerprint(_without_host(res)) == fp.fingerprint(plain)
