@@ -99,6 +99,8 @@ def format_interval(mean, lo, hi, unit: str, ascii: bool = False) -> str:
     if lo is None or lo != lo or hi != hi:
         return text
     half = (float(hi) - float(lo)) / 2
+    if half <= 1e-9 * max(1.0, abs(float(mean))):
+        half = 0.0  # identical replications: float noise of the mean, not an interval
     num, _, suffix = text.partition(" ")
     scale = {"µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9, "ns": 1.0, "%": 0.01}.get(suffix, 1.0)
     h = half / scale

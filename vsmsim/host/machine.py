@@ -166,7 +166,7 @@ class Host:
             self.wake(new, latency)
             return
         cpu = self.cpus[old.cpu]
-        target = self._target(new, cpu) if new.state == BLOCKED else None
+        target = self._target(new, cpu, True) if new.state == BLOCKED else None
         if target is cpu:
             new.wakeups += 1
             new.cpu = cpu.idx
@@ -177,10 +177,10 @@ class Host:
             self.wake(new, latency, cpu)
 
     # ------------------------------------------------------------ the scheduler
-    def _target(self, t, waker_cpu):
+    def _target(self, t, waker_cpu, sync: bool = False):
         if len(t.allowed) == 1:
             return self.cpus[t.allowed[0]]
-        return self.policy.select_cpu(t, waker_cpu, self.env.now)
+        return self.policy.select_cpu(t, waker_cpu, self.env.now, sync)
 
     def _arrive(self, arg) -> None:
         t, cpu, token = arg

@@ -55,10 +55,13 @@ class HostPolicy:
     def migrated(self, t, src, dst) -> None:
         """Thread *t* moves from CPU *src*'s queue to CPU *dst*'s."""
 
-    def select_cpu(self, t, waker_cpu, now: int):
-        """The CPU a woken thread *t* is queued on (``placement = "free"``): its previous
-        CPU if idle, else the waker's if idle, else the first idle CPU it may use, else its
-        previous CPU (the shape of Linux's select_idle_sibling, without cache domains)."""
+    def select_cpu(self, t, waker_cpu, now: int, sync: bool = False):
+        """The CPU a woken thread *t* is queued on (``placement = "free"``, or an affinity
+        of several CPUs): its previous CPU if idle, else the waker's if idle, else the
+        first idle CPU it may use; with none idle, the waker's CPU for a *sync* wake-up
+        (the waker is about to block, a hand-off) when nothing else waits there, else its
+        previous CPU. The shape of Linux's select_task_rq_fair (wake_affine_idle,
+        select_idle_sibling), without cache domains."""
         host = self.host
         prev = host.cpus[t.last_cpu] if t.last_cpu >= 0 else host.cpus[t.home]
         if prev.idx in t.allowed and prev.curr is None and not prev.rq:
@@ -70,6 +73,8 @@ class HostPolicy:
             c = host.cpus[i]
             if c.curr is None and not c.rq:
                 return c
+        if sync and waker_cpu is not None and waker_cpu.idx in t.allowed and not waker_cpu.rq:
+            return waker_cpu
         if prev.idx in t.allowed:
             return prev
         return min((host.cpus[i] for i in t.allowed), key=lambda c: (len(c.rq), c.idx))
