@@ -400,3 +400,12 @@ def test_guest_programs_run_on_host_threads(design, host):
     if host["placement"] == "pinned":
         plain = vsmsim.simulate(sc.with_overrides({"host": None}))
         assert fp.fingerprint(_without_host(res)) == fp.fingerprint(plain)
+
+
+def test_a_dotted_override_creates_the_host_section():
+    sc = scenario_from_dict({"vm": {"vps": 2}})
+    assert sc.host is None
+    got = sc.with_overrides({"host.cpus": 1, "host.placement": "vp-shared"})
+    assert got.host.cpus == 1 and got.host.placement == "vp-shared"
+    with pytest.raises(ScenarioError, match="no key 'cpu'; allowed here: cpus, placement"):
+        sc.with_overrides({"host.cpu": 1})

@@ -293,6 +293,10 @@ class Scenario(Strict):
         return ContextConfig(vtl=vtl)
 
 
+#: Top-level tables that may be absent (None); a dotted override into one creates it.
+OPTIONAL_TABLES = {"host": HostConfig}
+
+
 def _set_dotted(data: dict, key: str, value) -> None:
     parts = [p for p in re.split(r"\.|\[(\d+)\]", key) if p]
     node = data
@@ -320,6 +324,9 @@ def _set_dotted(data: dict, key: str, value) -> None:
         else:
             if isinstance(node[part], (str, int, float)) and parts[i] == "costs":
                 node[part] = {"profile": node[part]}
+            if node[part] is None and i == 0 and part in OPTIONAL_TABLES:
+                # `host.cpus=4` on a scenario without [host] creates it, with its defaults
+                node[part] = OPTIONAL_TABLES[part]().model_dump(mode="python")
             node = node[part]
 
 
