@@ -409,3 +409,39 @@ def test_a_dotted_override_creates_the_host_section():
     assert got.host.cpus == 1 and got.host.placement == "vp-shared"
     with pytest.raises(ScenarioError, match="no key 'cpu'; allowed here: cpus, placement"):
         sc.with_overrides({"host.cpu": 1})
+
+
+def test_an_errand_runs_on_the_parked_vtl1_thread_and_competes_for_the_cpu():
+    """vm-per-vtl, both threads of the VP on one CPU, ideal costs but kvm_run = 1 us and
+    context_switch = 3 us; VTL0 computes, a VTL1 timer expires at 5 ms. By hand: VTL1's
+    parked thread wakes for its errand (KVM_RUN returning, 1 us) and preempts VTL0's (fair:
+    VTL0 ran 5 ms, far past the wakeup granularity): switch 3 us, errand [5.003, 5.004] ms;
+    it kicks VTL0 and sleeps: switch back 3 us, VTL0's exit and KVM_RUN return [5.007,
+    5.008]; switch.interrupt hands off (3 us) and VTL1's KVM_RUN returns (1 us): the
+    handler starts at 5.012 ms, 2 us, and the return hands back (3 us)."""
+    res = _run(design="vm-per-vtl", host={"placement": "vp-shared"},
+               override={"context_switch": "3us", "kvm_run": "1us"}, duration="6ms",
+               workload=[{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 1, "at": ["5ms"], "service": "2us"}],
+               record={"timeline": True})
+    segs = res.host_timeline[["thread", "start_ns", "end_ns"]].astype(
+        {"thread": str}).values.tolist()
+    assert segs == [["vp0.vtl0", 0, 5_000_000], ["vp0.vtl1", 5_003_000, 5_004_000],
+                    ["vp0.vtl0", 5_007_000, 5_008_000], ["vp0.vtl1", 5_011_000, 5_014_000],
+                    ["vp0.vtl0", 5_017_000, 6_000_000]]
+    irq = res.interrupts.iloc[0]
+    assert irq["delivery_ns"] == 12_000
+    # VTL0's thread waited from its preemption at 5.000 to 5.007, VTL1's for the hand-off
+    # [5.008, 5.011]: 10 us of the 12 were waiting for the CPU
+    assert irq["host_wait_ns"] == 10_000
+    assert check(res, raise_on_error=False) == []
+
+
+def test_without_host_the_errand_is_a_plain_delay():
+    base = {"design": "vm-per-vtl", "duration": "6ms", "costs": {"override": {"kvm_run": "1us"}},
+            "workload": [{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 1, "at": ["5ms"], "service": "2us"}]}
+    plain = vsmsim.simulate(scenario_from_dict(base))
+    hosted = vsmsim.simulate(scenario_from_dict({**base, "host": {}}))
+    assert fp.fingerprint(_without_host(hosted)) == fp.fingerprint(plain)
+    assert hosted.threads.set_index("thread").loc["vp0.vtl1", "run_ns"] > 1_000

@@ -24,7 +24,10 @@ table name = amount, where an amount may also be ``"N"``, ``"V"``, ``"N*V"``).
 ``handoff = true`` (at most one step per path) marks where, under a ``[host]`` section, a
 host thread wakes another: in a switch path of a ``thread_per_vtl`` design, the hand-off
 from the old VTL's thread to the new one's; in a delivery path, the wake of the receiving
-VP's halted thread (skipped when that thread is still halt-polling). See docs/host.md.
+VP's halted thread (skipped when that thread is still halt-polling). ``errand = true``
+marks consecutive latency-only steps of a delivery path that, under ``[host]``, run as CPU
+work on the target VTL's own thread (woken for them, in a ``thread_per_vtl`` design). See
+docs/host.md.
 
 ``payer`` is ``sender`` (send paths: the sending VP's time), ``receiver`` (deliver paths:
 the receiving VP's time), ``vp`` (switch paths: the switching VP's time) or ``none`` (no
@@ -123,6 +126,7 @@ class Step:
     times: object = 1   # int, or "N", "V", "N*V"
     count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
     handoff: bool = False  # the host layer's hand-off point (docs/host.md)
+    errand: bool = False   # host layer: runs on the target VTL's own (parked) thread
 
 
 @dataclass(frozen=True, eq=True)
@@ -172,6 +176,8 @@ class Design:
                 d["count"] = dict(s.count)
             if s.handoff:
                 d["handoff"] = True
+            if s.errand:
+                d["errand"] = True
             return d
         out = {"name": self.name, "description": self.description,
                "capabilities": dict(self.capabilities),
@@ -211,6 +217,8 @@ def _step_dict(s) -> dict:
             d["count"] = dict(s.count)
         if s.handoff:
             d["handoff"] = True
+        if s.errand:
+            d["errand"] = True
         return d
     return s
 
@@ -266,10 +274,10 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
             where = f"{source}: [path] {name!r} step {i}"
             if not isinstance(st, dict):
                 raise DesignError(f"{where}: must be a table {{ cost = ..., payer = ... }}")
-            bad = set(st) - {"cost", "payer", "times", "count", "handoff"}
+            bad = set(st) - {"cost", "payer", "times", "count", "handoff", "errand"}
             if bad:
                 raise DesignError(f"{where}: unknown key(s) {sorted(bad)}; allowed: cost, payer, "
-                                  f"times, count, handoff")
+                                  f"times, count, handoff, errand")
             cost = st.get("cost")
             if not isinstance(cost, str) or cost not in COST_NAMES:
                 raise DesignError(f"{where}: cost = {cost!r} is not a cost; allowed: "
@@ -303,7 +311,17 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
             if handoff and not (name.startswith("switch.") or name.startswith("deliver.")):
                 raise DesignError(f"{where}: handoff = true is allowed only in switch.* and "
                                   f"deliver.* paths")
-            out.append(Step(cost, payer, times, tuple(cnt.items()), handoff))
+            errand = st.get("errand", False)
+            if not isinstance(errand, bool):
+                raise DesignError(f"{where}: errand = {errand!r} must be true or false")
+            if errand and not (name.startswith("deliver.") and payer == "none"):
+                raise DesignError(f"{where}: errand = true is allowed only on payer = \"none\" "
+                                  f"steps of deliver.* paths")
+            if errand and handoff:
+                raise DesignError(f"{where}: a step is a hand-off or an errand, not both")
+            if errand and out and not out[-1].errand and any(s.errand for s in out):
+                raise DesignError(f"{where}: the errand steps of a path must be consecutive")
+            out.append(Step(cost, payer, times, tuple(cnt.items()), handoff, errand))
         paths[name] = tuple(out)
     missing = [k for k in PATHS if k not in paths and k not in OPTIONAL_PATHS]
     if missing:

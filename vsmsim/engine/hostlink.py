@@ -10,14 +10,18 @@ step skipped: no sleep, no wake; a path named ``<path> (polled)``).
 
 from __future__ import annotations
 
-from ..designs import PATHS
+from ..designs import COUNTERS, PATHS
 from ..host.layout import noise_threads, vcpu_threads
 from ..host.machine import Host
 from ..host.noise import Noise
 from ..host.policy import POLICIES
 from ..record import F_PATH
+from .clock import Call, at, push
 from .hosted import HostedVP
 from .paths import CompiledPath
+from .sim import SIT_LOWER
+
+C_PENDED = COUNTERS.index("pended")
 
 
 def build_host(sim, tprs, rng) -> None:
@@ -42,23 +46,25 @@ def build_host(sim, tprs, rng) -> None:
                                 per_vtl))
     sim.handoff_split = lambda reason, ns: _split(sim.switch_paths[reason], ns)
     # Delivery paths with a hand-off step: the variant for a receiver still halt-polling.
-    polled = {}
-    if cfg.halt_poll > 0:
-        import numpy as np
-        for name in PATHS:
-            path = sim.paths[name]
-            steps = sim.design.path(name)
-            if not name.startswith("deliver.") or not any(s.handoff for s in steps):
-                continue
+    polled, errands = {}, {}
+    for name in PATHS:
+        path = sim.paths[name]
+        steps = sim.design.path(name)
+        if not name.startswith("deliver."):
+            continue
+        if cfg.halt_poll > 0 and any(s.handoff for s in steps):
             kept = tuple(s for s in steps if not s.handoff)
             code = sim._path_code(f"{name} (polled)")
-            var = CompiledPath(f"{name} (polled)", code, kept, prof, n, v,
-                               np.random.default_rng(rng.integers(2**63)))
+            var = CompiledPath(f"{name} (polled)", code, kept, prof, n, v, sim.cost_rng)
             while len(sim.uses) <= code:
                 sim.uses.append(0)
                 sim.by_code.append(None)
             sim.by_code[code] = var
             polled[path.code] = var
+            if per_vtl and any(s.errand for s in kept):
+                errands[code] = _errand_span(kept)
+        if per_vtl and any(s.errand for s in steps):
+            errands[path.code] = _errand_span(steps)
     generic = type(sim)._take
 
     def take(vp, c, path, irq, sit):
@@ -70,10 +76,56 @@ def build_host(sim, tprs, rng) -> None:
             if rows[irq + F_PATH] == path.code:
                 rows[irq + F_PATH] = var.code
             path = var
+        span = errands.get(path.code)
+        if span is not None and vp.threads[c.vtl] is not vp.thread:
+            _errand_take(sim, vp, c, path, irq, sit, span)
+            return
         generic(sim, vp, c, path, irq, sit)
 
-    if polled:
+    if polled or errands:
         sim._take = take
+
+
+def _errand_span(steps) -> tuple[int, int]:
+    """The indices [i0, i1) of a path's (consecutive) errand steps."""
+    idx = [i for i, s in enumerate(steps) if s.errand]
+    return idx[0], idx[-1] + 1
+
+
+def _errand_take(sim, vp, c, path, irq, sit, span) -> None:
+    """Walk delivery *path* whose errand steps run on the target VTL's parked thread: the
+    steps before it as a delay (the thread's wake-up), the errand as that thread's CPU
+    work under the host scheduler, then the rest as the generic walker would. The rest's
+    first delay keeps the event id the generic walker's single delay would have had, so
+    that with nothing in the way the run is event for event the unhosted one."""
+    if sit == SIT_LOWER:
+        sim.counters[C_PENDED] += 1
+    sim.uses[path.code] += 1
+    c.inflight += 1
+    env = sim.env
+    eid = next(env.ids)
+    before, work, after = path.cut(*span)
+    pre = sum(ns for _vp, ns in before)  # latency only before the errand (its wake-up)
+    rest = list(after)
+    thread = vp.threads[c.vtl]
+
+    def resume():
+        lead = 0
+        if rest and not rest[0][0]:
+            lead = rest.pop(0)[1]
+        call = Call(lambda _: sim.run_segs(vp, tuple(rest), vp.land, irq))
+        push(env, env.now + lead, eid, call)
+
+    def start(_=None):
+        if work > 0:
+            sim.host.errand(thread, work, resume)
+        else:
+            resume()
+
+    if pre > 0:
+        at(env, pre, start)
+    else:
+        start()
 
 
 def _split(path, ns: int):

@@ -28,7 +28,8 @@ def _amount(value, n: int, v: int) -> int:
 class CompiledPath:
     """One path of a design: its segments ``((is_vp, ns), ...)`` and counter increments."""
 
-    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only", "total", "split")
+    __slots__ = ("name", "code", "fixed", "counts", "_parts", "exit_only", "total", "split",
+                 "_steps")
 
     def __init__(self, name, code, steps, profile: CostProfile, n: int, v: int, cost_rng):
         self.name = name
@@ -71,12 +72,18 @@ class CompiledPath:
             f = self.fixed
             self.exit_only = f[0][1] if len(f) == 1 and f[0][0] else 0
             self.total = sum(ns for _vp, ns in f)  # ns of the whole path
+            self._steps = [(s.payer != "none", profile[s.cost].fixed, _amount(s.times, n, v))
+                           for s in steps]
         else:
             self.fixed = None
             self.exit_only = 0
             self.total = -1
             self._parts = [(is_vp, [(d.sampler(cost_rng), t) for d, t in items])
                            for is_vp, items in parts]
+            # the same samplers, step by step (cut() draws what segments() would)
+            flat = [x for _vp, items in self._parts for x in items]
+            self._steps = [(s.payer != "none", sample, t)
+                           for s, (sample, t) in zip((s for s in steps), flat)]
 
     def segments(self):
         """The segments for one traversal: a tuple of ``(is_vp, ns)`` with ns > 0."""
@@ -91,6 +98,24 @@ class CompiledPath:
             if ns > 0:
                 segs.append((is_vp, ns))
         return tuple(_merge(segs))
+
+
+    def cut(self, i0: int, i1: int):
+        """One traversal cut around steps [i0, i1): ``(before, ns, after)``, the segments
+        of the steps before, the ns of those steps, the segments of the steps after. Draws
+        exactly what :meth:`segments` would (the host layer's errands, docs/host.md)."""
+        before, after, mid = [], [], 0
+        for i, (is_vp, value, times) in enumerate(self._steps):
+            ns = value * times if self.fixed is not None else \
+                sum(value() for _ in range(times))
+            if i < i0:
+                before.append((is_vp, ns))
+            elif i < i1:
+                mid += ns
+            else:
+                after.append((is_vp, ns))
+        return (tuple(_merge([x for x in before if x[1] > 0])), mid,
+                tuple(_merge([x for x in after if x[1] > 0])))
 
 
 def _merge(segs):

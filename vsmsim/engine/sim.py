@@ -178,8 +178,9 @@ class Simulation:
         # so a workload's arrivals do not depend on the design or on the other workloads.
         seeds = np.random.SeedSequence(sc.seed).spawn(len(sc.workload) + 1)
         self.path_names: list[str] = []
-        self.paths = compile_design(self.design, self.profile, n, v,
-                                    np.random.default_rng(seeds[0]), self.path_names)
+        self.cost_rng = np.random.default_rng(seeds[0])
+        self.paths = compile_design(self.design, self.profile, n, v, self.cost_rng,
+                                    self.path_names)
         p = self.paths
         self.switch_paths = (p["switch.call"], p["switch.return"], p["switch.interrupt"],
                              p["switch.intercept"])

@@ -33,7 +33,8 @@ class HostThread:
 
     __slots__ = ("tid", "name", "vp", "vtl", "allowed", "home", "cpu", "last_cpu", "state",
                  "vruntime", "queued_seq", "client", "polling", "poll_token", "wake_token",
-                 "wait_since", "run_ns", "wait_ns", "wakeups", "migrations", "poll_hits")
+                 "wait_since", "run_ns", "wait_ns", "wakeups", "migrations", "poll_hits",
+                 "errand")
 
     def __init__(self, tid, name, vp, vtl, allowed, home):
         self.tid, self.name, self.vp, self.vtl = tid, name, vp, vtl
@@ -54,6 +55,7 @@ class HostThread:
         self.wakeups = 0
         self.migrations = 0
         self.poll_hits = 0              # wakes inside a halt-polling window (no sleep)
+        self.errand = None              # [ns left, fn, since, token]: work before its client's
 
     def __repr__(self):
         return f"HostThread({self.name}, {STATE_NAMES[self.state]}, cpu={self.cpu})"
@@ -176,6 +178,34 @@ class Host:
             self.block(old)
             self.wake(new, latency, cpu)
 
+    def errand(self, t, ns: int, fn) -> None:
+        """Thread *t* (a parked vCPU thread) wakes to do *ns* of work, then ``fn()`` runs and
+        the thread sleeps again, unless a client took it over meanwhile (it then runs for
+        that client): the latency-only steps a design marks ``errand``."""
+        t.errand = [ns, fn, 0, 0]
+        if t.state == BLOCKED:
+            self.wake(t)
+        elif t.state == RUNNING:
+            self._errand_start(t, self.env.now)
+
+    def _errand_start(self, t, now) -> None:
+        e = t.errand
+        e[2] = now
+        e[3] += 1
+        at(self.env, e[0], self._errand_end, (t, e[3]))
+
+    def _errand_end(self, arg) -> None:
+        t, token = arg
+        e = t.errand
+        if e is None or token != e[3] or t.state != RUNNING:
+            return
+        t.errand = None
+        if t.client is not None:
+            t.client.on_run(self.env.now)  # taken over meanwhile: it runs on for its client
+        else:
+            self.block(t)
+        e[1]()
+
     # ------------------------------------------------------------ the scheduler
     def _target(self, t, waker_cpu, sync: bool = False):
         if len(t.allowed) == 1:
@@ -257,7 +287,9 @@ class Host:
         t.last_cpu = cpu.idx
         self._close_wait(t, now)
         self._arm_tick(cpu)
-        if t.client is not None:
+        if t.errand is not None:
+            self._errand_start(t, now)
+        elif t.client is not None:
             t.client.on_run(now)
 
     def _close_wait(self, t, now) -> None:
@@ -295,7 +327,11 @@ class Host:
         t = cpu.curr
         self._off(cpu, now)
         self._make_runnable(t, cpu, False, now)
-        if t.client is not None:
+        e = t.errand
+        if e is not None:
+            e[0] -= now - e[2]  # the errand resumes when the thread runs again
+            e[3] += 1
+        elif t.client is not None:
             t.client.on_preempt(now)
         self._schedule(cpu, False)
         if self.free:
