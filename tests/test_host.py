@@ -445,3 +445,24 @@ def test_without_host_the_errand_is_a_plain_delay():
     hosted = vsmsim.simulate(scenario_from_dict({**base, "host": {}}))
     assert fp.fingerprint(_without_host(hosted)) == fp.fingerprint(plain)
     assert hosted.threads.set_index("thread").loc["vp0.vtl1", "run_ns"] > 1_000
+
+
+def test_a_vmm_errand_runs_on_the_vmm_thread_one_after_the_other():
+    """A design variant whose deliveries to an inactive VTL make the VMM's main thread
+    work 4 us (errand = "vmm"): with two VPs' timers expiring at once, the VMM thread
+    (alone on its CPU) serves them one after the other: the second delivery is 4 us later."""
+    planes = vsmsim.load_design("planes")
+    mine = planes.variant("planes-vmm", paths={
+        "deliver.inactive.timer": [{"cost": "uexit", "payer": "none", "errand": "vmm"},
+                                   {"cost": "exit", "payer": "receiver"}]})
+    assert mine.vmm_thread
+    res = _run(design=mine, vps=2, host={"placement": "pinned"},
+               override={"uexit": "4us", "exit": "1us"}, duration="2ms",
+               workload=[{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 1, "at": ["1ms"], "service": "2us"}])
+    assert "vmm" in set(res.threads["thread"]) and len(res.cpus) == 3
+    d = sorted(res.interrupts["delivery_ns"].tolist())
+    assert d == [5_000, 9_000], d  # 4 + 1 us, then 4 + 4 + 1 us
+    vmm = res.threads.set_index("thread").loc["vmm"]
+    assert vmm["run_ns"] == 8_000 and vmm["wakeups"] == 1
+    assert check(res, raise_on_error=False) == []

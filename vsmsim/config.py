@@ -244,7 +244,8 @@ class Scenario(Strict):
             errs.append(str(e))
         if self.host is not None and self._design is not None:
             per_vtl = self._design.capabilities["thread_per_vtl"] and vtls > 1
-            errs += check_host(self.host, n, vtls, vtls if per_vtl else 1)
+            errs += check_host(self.host, n, vtls, vtls if per_vtl else 1,
+                               self._design.vmm_thread)
         if self.record.window is not None and self.record.window[1] <= self.record.window[0]:
             errs.append(f"record.window: {list(self.record.window)} must be [start, end) with end > start")
         if errs:

@@ -26,8 +26,8 @@ host thread wakes another: in a switch path of a ``thread_per_vtl`` design, the 
 from the old VTL's thread to the new one's; in a delivery path, the wake of the receiving
 VP's halted thread (skipped when that thread is still halt-polling). ``errand = true``
 marks consecutive latency-only steps of a delivery path that, under ``[host]``, run as CPU
-work on the target VTL's own thread (woken for them, in a ``thread_per_vtl`` design). See
-docs/host.md.
+work on the target VTL's own thread (woken for them, in a ``thread_per_vtl`` design);
+``errand = "vmm"`` on the VMM's main thread instead. See docs/host.md.
 
 ``payer`` is ``sender`` (send paths: the sending VP's time), ``receiver`` (deliver paths:
 the receiving VP's time), ``vp`` (switch paths: the switching VP's time) or ``none`` (no
@@ -126,7 +126,8 @@ class Step:
     times: object = 1   # int, or "N", "V", "N*V"
     count: tuple = ()   # ((counter, amount), ...) where amount is int or "N"/"V"/"N*V"
     handoff: bool = False  # the host layer's hand-off point (docs/host.md)
-    errand: bool = False   # host layer: runs on the target VTL's own (parked) thread
+    errand: object = False  # host layer: True, on the target VTL's own (parked) thread;
+    #                         "vmm": on the VMM's main thread (docs/host.md)
 
 
 @dataclass(frozen=True, eq=True)
@@ -158,6 +159,11 @@ class Design:
         return (Design, (self.name, self.description, dict(self.paths), dict(self.capabilities),
                          self.sources, self.inferred, self.file))
 
+    @property
+    def vmm_thread(self) -> bool:
+        """Whether a path runs work on the VMM's main thread (an ``errand = "vmm"`` step)."""
+        return any(s.errand == "vmm" for steps in self.paths.values() for s in steps)
+
     def path(self, name: str) -> tuple[Step, ...]:
         """The steps of path *name*, following :data:`OPTIONAL_PATHS` fallbacks."""
         while name not in self.paths:
@@ -177,7 +183,7 @@ class Design:
             if s.handoff:
                 d["handoff"] = True
             if s.errand:
-                d["errand"] = True
+                d["errand"] = s.errand
             return d
         out = {"name": self.name, "description": self.description,
                "capabilities": dict(self.capabilities),
@@ -218,7 +224,7 @@ def _step_dict(s) -> dict:
         if s.handoff:
             d["handoff"] = True
         if s.errand:
-            d["errand"] = True
+            d["errand"] = s.errand
         return d
     return s
 
@@ -312,15 +318,19 @@ def design_from_dict(data: dict, source: str = "<dict>") -> Design:
                 raise DesignError(f"{where}: handoff = true is allowed only in switch.* and "
                                   f"deliver.* paths")
             errand = st.get("errand", False)
-            if not isinstance(errand, bool):
-                raise DesignError(f"{where}: errand = {errand!r} must be true or false")
+            if errand not in (False, True, "vmm") or isinstance(errand, int) and \
+                    not isinstance(errand, bool):
+                raise DesignError(f"{where}: errand = {errand!r} is not allowed; allowed: true "
+                                  f"(the target VTL's own thread), \"vmm\" (the VMM's main "
+                                  f"thread) or false")
             if errand and not (name.startswith("deliver.") and payer == "none"):
-                raise DesignError(f"{where}: errand = true is allowed only on payer = \"none\" "
+                raise DesignError(f"{where}: errand is allowed only on payer = \"none\" "
                                   f"steps of deliver.* paths")
             if errand and handoff:
                 raise DesignError(f"{where}: a step is a hand-off or an errand, not both")
-            if errand and out and not out[-1].errand and any(s.errand for s in out):
-                raise DesignError(f"{where}: the errand steps of a path must be consecutive")
+            if errand and any(s.errand for s in out) and out[-1].errand != errand:
+                raise DesignError(f"{where}: the errand steps of a path must be consecutive "
+                                  f"and on one thread")
             out.append(Step(cost, payer, times, tuple(cnt.items()), handoff, errand))
         paths[name] = tuple(out)
     missing = [k for k in PATHS if k not in paths and k not in OPTIONAL_PATHS]

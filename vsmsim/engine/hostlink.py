@@ -30,7 +30,9 @@ def build_host(sim, tprs, rng) -> None:
     cfg = sc.host
     n, v = sim.n, sim.nvtl
     per_vtl = bool(sim.design.capabilities["thread_per_vtl"]) and v > 1
-    threads, ncpus = vcpu_threads(cfg, n, v, per_vtl)
+    vmm = sim.design.vmm_thread
+    threads, ncpus = vcpu_threads(cfg, n, v, per_vtl, vmm)
+    sim.vmm_thread = threads[-1] if vmm else None
     noisy = noise_threads(cfg, ncpus, len(threads))
     prof = sim.profile
     costs = tuple(int(round(prof.mean(k))) for k in ("cstate_exit", "context_switch", "migration"))
@@ -61,10 +63,12 @@ def build_host(sim, tprs, rng) -> None:
                 sim.by_code.append(None)
             sim.by_code[code] = var
             polled[path.code] = var
-            if per_vtl and any(s.errand for s in kept):
-                errands[code] = _errand_span(kept)
-        if per_vtl and any(s.errand for s in steps):
-            errands[path.code] = _errand_span(steps)
+            span = _errand_span(kept, per_vtl)
+            if span is not None:
+                errands[code] = span
+        span = _errand_span(steps, per_vtl)
+        if span is not None:
+            errands[path.code] = span
     generic = type(sim)._take
 
     def take(vp, c, path, irq, sit):
@@ -77,22 +81,27 @@ def build_host(sim, tprs, rng) -> None:
                 rows[irq + F_PATH] = var.code
             path = var
         span = errands.get(path.code)
-        if span is not None and vp.threads[c.vtl] is not vp.thread:
-            _errand_take(sim, vp, c, path, irq, sit, span)
-            return
+        if span is not None:
+            thread = sim.vmm_thread if span[2] == "vmm" else vp.threads[c.vtl]
+            if thread is not vp.thread:
+                _errand_take(sim, vp, c, path, irq, sit, span, thread)
+                return
         generic(sim, vp, c, path, irq, sit)
 
     if polled or errands:
         sim._take = take
 
 
-def _errand_span(steps) -> tuple[int, int]:
-    """The indices [i0, i1) of a path's (consecutive) errand steps."""
-    idx = [i for i, s in enumerate(steps) if s.errand]
-    return idx[0], idx[-1] + 1
+def _errand_span(steps, per_vtl: bool):
+    """``(i0, i1, on)``: a path's consecutive errand steps [i0, i1) and where they run
+    (True: the target VTL's thread, in a design with a thread per VTL; "vmm"); or None."""
+    idx = [i for i, s in enumerate(steps) if s.errand and (per_vtl or s.errand == "vmm")]
+    if not idx:
+        return None
+    return idx[0], idx[-1] + 1, steps[idx[0]].errand
 
 
-def _errand_take(sim, vp, c, path, irq, sit, span) -> None:
+def _errand_take(sim, vp, c, path, irq, sit, span, thread) -> None:
     """Walk delivery *path* whose errand steps run on the target VTL's parked thread: the
     steps before it as a delay (the thread's wake-up), the errand as that thread's CPU
     work under the host scheduler, then the rest as the generic walker would. The rest's
@@ -104,10 +113,9 @@ def _errand_take(sim, vp, c, path, irq, sit, span) -> None:
     c.inflight += 1
     env = sim.env
     eid = next(env.ids)
-    before, work, after = path.cut(*span)
+    before, work, after = path.cut(span[0], span[1])
     pre = sum(ns for _vp, ns in before)  # latency only before the errand (its wake-up)
     rest = list(after)
-    thread = vp.threads[c.vtl]
 
     def resume():
         lead = 0

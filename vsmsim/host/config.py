@@ -50,7 +50,8 @@ class HostConfig(Strict):
         "the policy places threads at each wake-up")
     affinity: dict[str, list[StrictInt]] = Field(
         default_factory=dict, description="explicit CPUs per thread, e.g. {\"vp0.vtl1\" = [2]} "
-        "or {\"vp3\" = [0, 1]} (all of that VP's threads); overrides the placement's choice")
+        "or {\"vp3\" = [0, 1]} (all of that VP's threads) or {\"vmm\" = [0]} (the VMM's main "
+        "thread); overrides the placement's choice")
     policy: str = Field("fair", description="host scheduling policy: fair or fifo (or one "
                         "registered with vsmsim.host.register_policy)")
     halt_poll: Duration = Field(0, description="halt-polling window (KVM halt_poll_ns): a "
@@ -79,28 +80,34 @@ class HostConfig(Strict):
     def _thread_names(cls, v):
         import re
         for name, cpus in v.items():
-            if not re.fullmatch(r"vp\d+(\.vtl\d+)?", name):
+            if not re.fullmatch(r"vp\d+(\.vtl\d+)?|vmm", name):
                 raise ValueError(f"key {name!r} is not a thread name; write vpN (all of a VP's "
-                                 f"threads) or vpN.vtlM")
+                                 f"threads), vpN.vtlM or vmm (the VMM's main thread)")
             if not cpus:
                 raise ValueError(f"{name} = []: a thread needs at least one CPU")
         return v
 
 
-def effective_cpus(host: HostConfig, n: int, per_vp: int) -> int:
+def effective_cpus(host: HostConfig, n: int, per_vp: int, vmm: bool = False) -> int:
     """``host.cpus``, or its default: one CPU per thread (*per_vp* threads for each of the
-    *n* VPs), or one per VP for ``vp-shared``."""
+    *n* VPs, plus the VMM's main thread if *vmm*), or one per VP for ``vp-shared``."""
     if host.cpus is not None:
         return host.cpus
-    return n if host.placement == "vp-shared" else n * per_vp
+    return n if host.placement == "vp-shared" else n * per_vp + (1 if vmm else 0)
 
 
-def check_host(host: HostConfig, n: int, nvtl: int, per_vp: int) -> list[str]:
+def check_host(host: HostConfig, n: int, nvtl: int, per_vp: int, vmm: bool = False) -> list[str]:
     """Problems of *host* against a VM of *n* VPs and *nvtl* VTLs whose design has *per_vp*
-    host threads per VP (one line each)."""
+    host threads per VP (and a VMM main thread if *vmm*; one line each)."""
     errs = []
-    cpus = effective_cpus(host, n, per_vp)
+    cpus = effective_cpus(host, n, per_vp, vmm)
     for name, allowed in host.affinity.items():
+        bad = [c for c in allowed if not 0 <= c < cpus]
+        if name == "vmm":
+            if bad:
+                errs.append(f"host.affinity.vmm: CPU {bad[0]} is out of range 0..{cpus - 1} "
+                            f"(host.cpus = {cpus})")
+            continue
         parts = name.split(".")
         vp = int(parts[0][2:])
         if vp >= n:

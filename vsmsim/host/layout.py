@@ -20,11 +20,14 @@ from .config import effective_cpus
 from .machine import HostThread
 
 
-def vcpu_threads(host_cfg, n: int, nvtl: int, per_vtl: bool) -> tuple[list, int]:
+def vcpu_threads(host_cfg, n: int, nvtl: int, per_vtl: bool,
+                 vmm: bool = False) -> tuple[list, int]:
     """The vCPU threads and the CPU count: ``(threads, ncpus)``; with *per_vtl* thread
-    ``vp * nvtl + vtl`` serves (vp, vtl), else thread ``vp`` serves every VTL of vp."""
+    ``vp * nvtl + vtl`` serves (vp, vtl), else thread ``vp`` serves every VTL of vp. With
+    *vmm*, a last thread ``vmm``: the VMM's main thread (after the vCPU threads under
+    ``pinned``, on CPU 0 under ``vp-shared``, anywhere under ``free``)."""
     per_vp = nvtl if per_vtl else 1
-    ncpus = effective_cpus(host_cfg, n, per_vp)
+    ncpus = effective_cpus(host_cfg, n, per_vp, vmm)
     everywhere = tuple(range(ncpus))
     threads = []
     for vp in range(n):
@@ -44,6 +47,12 @@ def vcpu_threads(host_cfg, n: int, nvtl: int, per_vtl: bool) -> tuple[list, int]
             home = allowed[0] if len(allowed) == 1 else (j * n + vp) % ncpus
             threads.append(HostThread(k, name, vp, vtl, allowed,
                                       home if home in allowed else allowed[0]))
+    if vmm:
+        k = len(threads)
+        allowed = (everywhere if host_cfg.placement == "free" else
+                   (0,) if host_cfg.placement == "vp-shared" else (k % ncpus,))
+        allowed = tuple(sorted(set(host_cfg.affinity.get("vmm", allowed))))
+        threads.append(HostThread(k, "vmm", -1, -1, allowed, allowed[0]))
     return threads, ncpus
 
 

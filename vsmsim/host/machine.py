@@ -34,7 +34,7 @@ class HostThread:
     __slots__ = ("tid", "name", "vp", "vtl", "allowed", "home", "cpu", "last_cpu", "state",
                  "vruntime", "queued_seq", "client", "polling", "poll_token", "wake_token",
                  "wait_since", "run_ns", "wait_ns", "wakeups", "migrations", "poll_hits",
-                 "errand")
+                 "errand", "errand_q")
 
     def __init__(self, tid, name, vp, vtl, allowed, home):
         self.tid, self.name, self.vp, self.vtl = tid, name, vp, vtl
@@ -56,6 +56,7 @@ class HostThread:
         self.migrations = 0
         self.poll_hits = 0              # wakes inside a halt-polling window (no sleep)
         self.errand = None              # [ns left, fn, since, token]: work before its client's
+        self.errand_q = []              # errands waiting for the current one (a VMM thread)
 
     def __repr__(self):
         return f"HostThread({self.name}, {STATE_NAMES[self.state]}, cpu={self.cpu})"
@@ -182,6 +183,9 @@ class Host:
         """Thread *t* (a parked vCPU thread) wakes to do *ns* of work, then ``fn()`` runs and
         the thread sleeps again, unless a client took it over meanwhile (it then runs for
         that client): the latency-only steps a design marks ``errand``."""
+        if t.errand is not None:  # busy with another (the VMM thread serves every VP)
+            t.errand_q.append((ns, fn))
+            return
         t.errand = [ns, fn, 0, 0]
         if t.state == BLOCKED:
             self.wake(t)
@@ -200,7 +204,11 @@ class Host:
         if e is None or token != e[3] or t.state != RUNNING:
             return
         t.errand = None
-        if t.client is not None:
+        if t.errand_q:  # the next errand, at once on the same CPU
+            ns, fn = t.errand_q.pop(0)
+            t.errand = [ns, fn, 0, e[3]]
+            self._errand_start(t, self.env.now)
+        elif t.client is not None:
             t.client.on_run(self.env.now)  # taken over meanwhile: it runs on for its client
         else:
             self.block(t)
