@@ -236,19 +236,20 @@ class Host:
     def _enqueue_woken(self, t, cpu, check: bool) -> None:
         now = self.env.now
         self._make_runnable(t, cpu, True, now)
-        if t.client is not None:
+        if check:
+            cur = cpu.curr
+            if cur is None:
+                self._schedule(cpu, True)
+            elif cur.polling:
+                self._sleep_poller(cur)  # a runnable task ends the poll: the CPU switches
+            elif cpu.executing and self.policy.wakeup_preempt(cpu, t, now):
+                self._preempt(cpu)
+            else:
+                self._arm_tick(cpu)
+        # Told only if it did not start at once (a wake that costs nothing moves nothing).
+        if (t.state == RUNNABLE or t.state == STARTING) and t.client is not None \
+                and t.errand is None:
             t.client.on_enqueued(now)
-        if not check:
-            return
-        cur = cpu.curr
-        if cur is None:
-            self._schedule(cpu, True)
-        elif cur.polling:
-            self._sleep_poller(cur)  # a runnable task ends the poll: the CPU switches
-        elif cpu.executing and self.policy.wakeup_preempt(cpu, t, now):
-            self._preempt(cpu)
-        else:
-            self._arm_tick(cpu)
 
     def _schedule(self, cpu, from_idle: bool) -> None:
         """*cpu* has no current thread: start the one the policy picks, or go idle."""
