@@ -470,3 +470,8 @@ def test_a_vmm_errand_runs_on_the_vmm_thread_one_after_the_other():
     vmm = res.threads.set_index("thread").loc["vmm"]
     assert vmm["run_ns"] == 8_000 and vmm["wakeups"] == 1
     assert check(res, raise_on_error=False) == []
+
+
+def test_hostlink_situation_code_matches_the_engine():
+    from vsmsim.engine import hostlink, sim
+    assert hostlink.SIT_LOWER == sim.SIT_LOWER

@@ -106,13 +106,14 @@ class Host:
         self.segs = array("q")
 
     # ------------------------------------------------------------ what clients call
-    def wake(self, t, latency: int = 0, waker_cpu=None) -> None:
+    def wake(self, t, latency: int = 0, waker_cpu=None, target=None) -> None:
         """Thread *t* wants a CPU. *latency*: ns the wake-up takes to reach the target CPU
-        (a design's cross-CPU wake cost); none when the target is *waker_cpu* itself."""
+        (a design's cross-CPU wake cost); none when the target is *waker_cpu* itself.
+        *target*: the CPU, when the caller chose it already."""
         if t.state != BLOCKED:
             return
         t.wakeups += 1
-        cpu = self._target(t, waker_cpu)
+        cpu = target if target is not None else self._target(t, waker_cpu)
         t.cpu = cpu.idx
         if latency > 0 and cpu is not waker_cpu:
             t.state = WAKING
@@ -177,7 +178,7 @@ class Host:
             self.block(old)
         else:
             self.block(old)
-            self.wake(new, latency, cpu)
+            self.wake(new, latency, cpu, target)
 
     def errand(self, t, ns: int, fn) -> None:
         """Thread *t* (a parked vCPU thread) wakes to do *ns* of work, then ``fn()`` runs and
