@@ -475,3 +475,11 @@ def test_a_vmm_errand_runs_on_the_vmm_thread_one_after_the_other():
 def test_hostlink_situation_code_matches_the_engine():
     from vsmsim.engine import hostlink, sim
     assert hostlink.SIT_LOWER == sim.SIT_LOWER
+
+
+def test_residency_plot_shares_include_steal_and_add_up():
+    from vsmsim.plots import residency_shares
+    res = _run(vps=2, vtls=1, host={"cpus": 1}, costs="default", duration="10ms",
+               workload=[{"kind": "compute", "vtl": 0}])
+    shares = residency_shares(res)
+    assert shares["steal"] > 0.4 and abs(sum(shares.values()) - 1.0) < 1e-9

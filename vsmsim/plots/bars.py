@@ -21,7 +21,8 @@ DEFAULT_COUNTERS = ("exits", "uexits", "wakeups", "ioctls")
 
 
 def residency_shares(result) -> dict[str, float]:
-    """Share (0..1) of all VPs' measured time per state: ``VTL0``.., transitions, exits, idle."""
+    """Share (0..1) of all VPs' measured time per state: ``VTL0``.., transitions, exits, idle
+    (and steal, with a host layer)."""
     res = result.residency
     nvtl = int(result.scenario["vm"]["vtls"])
     total = float(res["total_ns"].sum()) or 1.0
@@ -29,6 +30,8 @@ def residency_shares(result) -> dict[str, float]:
     out["transitions"] = float(res["transition_ns"].sum()) / total
     out["exits"] = float(res["exit_ns"].sum()) / total
     out["idle"] = float(res["idle_ns"].sum()) / total
+    if "steal_ns" in res:  # a host layer: VP time waiting for a host CPU
+        out["steal"] = float(res["steal_ns"].sum()) / total
     return out
 
 
@@ -60,7 +63,7 @@ def residency_bars(results):
                 states.append(k)
     # VTLs first (in order), then the non-guest states.
     states = sorted([s for s in states if s.startswith("VTL")], key=lambda s: int(s[3:])) + \
-        [s for s in ("transitions", "exits", "idle") if s in states]
+        [s for s in ("transitions", "exits", "idle", "steal") if s in states]
     fig = new_figure(max(7.5, 2.0 * len(names) + 3.5), 4.6)
     ax, zoom = fig.subplots(1, 2, width_ratios=[1.0, 1.25])
     fig.suptitle(f"{scenario_name(res)}: where VP time goes (share of all VPs' measured time)")

@@ -44,7 +44,8 @@ VTL_COLORS = ("#56b4e9", "#d55e00", "#009e73", "#cc79a7", "#0072b2", "#e69f00",
               "#332288", "#117733", "#882255", "#44aa99", "#999933", "#aa4499",
               "#661100", "#6699cc", "#888888", "#ddcc77")
 #: Fixed colours of the time a VP spends outside guest code.
-STATE_COLORS = {"transition": "#000000", "exit": "#f0e442", "idle": "#d9d9d9"}
+STATE_COLORS = {"transition": "#000000", "exit": "#f0e442", "idle": "#d9d9d9",
+                "steal": "#cc79a7"}  # steal: waiting for a host CPU (docs/host.md)
 #: Colours for the causes of a wake-up (any categorical series that is not a design).
 CATEGORY_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00",
                    "#000000", "#f0e442", "#882255", "#44aa99", "#999933", "#888888")
