@@ -483,3 +483,14 @@ def test_residency_plot_shares_include_steal_and_add_up():
                workload=[{"kind": "compute", "vtl": 0}])
     shares = residency_shares(res)
     assert shares["steal"] > 0.4 and abs(sum(shares.values()) - 1.0) < 1e-9
+
+
+def test_timeline_plot_draws_steal(tmp_path):
+    from vsmsim import plots
+    res = _run(vps=2, vtls=1, host={"cpus": 1, "latency": "100us", "min_granularity": "50us"},
+               costs="default", duration="1ms", workload=[{"kind": "compute", "vtl": 0}],
+               record={"timeline": True})
+    fig = plots.timeline(res)
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert any(lab.startswith("steal") for lab in labels)
+    fig.savefig(tmp_path / "t.png")

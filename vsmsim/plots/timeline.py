@@ -27,9 +27,10 @@ DEFAULT_MAX_VPS = 8
 
 # Drawing of each segment class: (height, alpha). Guest work is pale, handlers solid.
 _LOOK = {"work": (0.56, 0.45), "handler": (0.8, 1.0), "transition": (0.8, 1.0),
-         "exit": (0.8, 1.0), "halted": (0.22, 1.0)}
+         "exit": (0.8, 1.0), "halted": (0.22, 1.0), "steal": (0.4, 1.0)}
 _STATE_CLASS = {"compute": "work", "task": "work", "wait": "work", "handler": "handler",
-                "transition": "transition", "exit": "exit", "halted": "halted"}
+                "transition": "transition", "exit": "exit", "halted": "halted",
+                "steal": "steal"}
 
 
 def resolve_window(result, window=None) -> tuple[int, int]:
@@ -130,7 +131,7 @@ def _draw(ax, result, vps, lo, hi) -> bool:
     return exact
 
 
-def _legend_handles(nvtl: int, exact: bool):
+def _legend_handles(nvtl: int, exact: bool, steal: bool = False):
     hs = []
     for v in range(nvtl):
         hs.append(Patch(color=vtl_color(v), alpha=_LOOK["work"][1],
@@ -140,6 +141,8 @@ def _legend_handles(nvtl: int, exact: bool):
     if exact:
         hs.append(Patch(color=STATE_COLORS["exit"], label="exit (KVM/VMM)"))
         hs.append(Patch(color=STATE_COLORS["idle"], label="halted"))
+    if steal:
+        hs.append(Patch(color=STATE_COLORS["steal"], label="steal (waiting\nfor a host CPU)"))
     from matplotlib.lines import Line2D
     hs.append(Line2D([], [], ls="", marker="v", color="#999999", mec="black", mew=0.25,
                      label="interrupt raised\n(colour: target VTL)"))
@@ -155,7 +158,8 @@ def timeline(result, vps=None, window=None):
     (start, end) in ns or duration strings (default: 2 ms from the end of the warmup).
     Pale bars are guest work of a VTL, solid bars its interrupt handlers (or VTL-call
     service), black bars VTL transitions, yellow bars other exits, grey thin bars a halted
-    VP; triangles mark when an interrupt for the VP was raised. Without a recorded
+    VP, pink bars (with a host layer) a VP waiting for a host CPU; triangles mark when an
+    interrupt for the VP was raised. Without a recorded
     timeline (``record.timeline``), VTL intervals are rebuilt from the switch table and
     exits/halts are not shown. The x axis is simulated time in µs. Returns the Figure.
     """
@@ -185,7 +189,9 @@ def timeline(result, vps=None, window=None):
     head = f"{scenario_name(res)} [{first.design}]" if single else scenario_name(res)
     fig.suptitle(f"{head}: VP timeline, {format_ns(lo)} to {format_ns(hi)}, {shown}")
     axes[-1].set_xlabel(f"simulated time ({US})")
-    fig.legend(handles=_legend_handles(nvtl, exact_any), loc="outside right center",
+    steal = any(r.timeline is not None and (r.timeline["state"].astype(str) == "steal").any()
+                for r in res.values())
+    fig.legend(handles=_legend_handles(nvtl, exact_any, steal), loc="outside right center",
                fontsize=7)
     return fig
 
