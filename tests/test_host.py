@@ -35,6 +35,15 @@ def _without_host(res):
     return res
 
 
+def _q7():
+    import importlib.util
+    path = ROOT / "scenarios" / "q7_vm_per_vtl_vs_planes.py"
+    spec = importlib.util.spec_from_file_location("q7_for_tests", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _identity_corpus():
     std = vsmsim.load_scenario(ROOT / "bench" / "standard.toml").with_overrides(
         {"vm.vps": 8, "duration": "20ms", "workload.3.rate": 6250})
@@ -47,6 +56,13 @@ def _identity_corpus():
         yield f"mixed-{d}", fp.mixed(d, i + 1)
     for k in range(40):
         yield f"random-{k}", vsmsim.Scenario.model_validate(fp.random_scenario(k))
+    # Calls and VTL1 timers that collide (a hand-off meeting a delivery's errand), as q7 runs
+    q7 = dict(_q7().SCENARIO)
+    q7.pop("host")
+    for d in ("vm-per-vtl", "apic-id-groups", "planes"):
+        for seed in (1, 2):
+            yield f"q7-{d}-{seed}", vsmsim.Scenario.model_validate(
+                {**q7, "design": d, "seed": seed, "duration": "20ms"})
 
 
 @pytest.mark.parametrize("name,sc", list(_identity_corpus()), ids=lambda x: x

@@ -22,9 +22,9 @@ ever has one job or one guest segment to put aside. Times in ns.
 
 from __future__ import annotations
 
-from ..host.machine import RUNNABLE
+from ..host.machine import BLOCKED, RUNNABLE, RUNNING
 from ..record import F_SERVICE, F_START, S_EXIT, S_STEAL, S_TRANSITION
-from .clock import Call
+from .clock import Call, at
 from .vp import VP
 
 
@@ -159,14 +159,28 @@ class HostedVP(VP):
         new, hand, post, arg = x
         old = self.thread
         old.client = None
-        new.client = self
         self.thread = new
         self.oncpu = False
         self.waiting = True
         self.in_oh = True
         self.job_fn, self.job_arg, self.job_rem = self._end_switch, arg, post
         self.job_state = S_TRANSITION
+        if new.state != BLOCKED and hand > 0:
+            # The new thread is awake (an errand of a delivery): the hand-off still takes its
+            # latency before the new thread serves this VP; then it does so when its
+            # errand is done (or at once, if it slept again meanwhile).
+            self.host.block(old)
+            at(self.env, hand, self._claim, new)
+            return
+        new.client = self
         self.host.handoff(old, new, hand)
+
+    def _claim(self, new) -> None:
+        new.client = self
+        if new.state == BLOCKED:
+            self.host.wake(new)
+        elif new.state == RUNNING and new.errand is None:
+            self.on_run(self.env.now)
 
     def _start_segment(self, c, w, rem, now):
         if self.oncpu:
