@@ -36,6 +36,7 @@ class PathStep:
     times: int
     ns: float
     counters: dict
+    on: str = ""  # with a host layer: "hand-off" or the errand's thread (docs/host.md)
 
 
 def _times(t, n: int, v: int) -> int:
@@ -48,6 +49,7 @@ def path_steps(result, path: str) -> list[PathStep]:
     prof = _profile(result)
     n, v = int(result.scenario["vm"]["vps"]), int(result.scenario["vm"]["vtls"])
     steps = []
+    hosted = bool(result.scenario.get("host"))
     polled = path.endswith(" (polled)")  # the host layer's variant without its wake step
     base = path[:-len(" (polled)")] if polled else path
     for st in (design.get("path") or {}).get(base, []):
@@ -56,7 +58,15 @@ def path_steps(result, path: str) -> list[PathStep]:
         times = _times(st.get("times", 1), n, v)
         counts = {k: _times(a, n, v) for k, a in (st.get("count") or {}).items()}
         mean = prof.mean(st["cost"]) if prof is not None else float("nan")
-        steps.append(PathStep(path, st["cost"], st["payer"], times, mean * times, counts))
+        on = ""
+        if hosted:
+            if st.get("handoff"):
+                on = "hand-off between host threads"
+            elif st.get("errand") == "vmm":
+                on = "errand on the VMM's thread"
+            elif st.get("errand"):
+                on = "errand on the target VTL's thread"
+        steps.append(PathStep(path, st["cost"], st["payer"], times, mean * times, counts, on))
     return steps
 
 
@@ -126,6 +136,8 @@ def explain(result, irq_id: int) -> dict:
         waited = (start - raised) - path_ns - switch_ns
         waits = {"delivery_ns": start - raised, "path_ns": path_ns, "switch_ns": switch_ns,
                  "waiting_ns": waited, "for": _waiting_for(result, row, raised, start)}
+        if "host_wait_ns" in row.index:  # a host layer: the share spent waiting for a CPU
+            waits["host_wait_ns"] = int(row["host_wait_ns"])
         ev.append({"t_ns": start, "what": f"handler starts in VTL{vtl} (delivery "
                    f"{start - raised} ns)"})
         if end is not None:
@@ -173,6 +185,8 @@ def explain_text(result, irq_id: int) -> str:
             cnt = ", ".join(f"{k} +{a}" for k, a in st.counters.items()) or "-"
             x = f" x{st.times}" if st.times != 1 else ""
             who = "no VP (latency only)" if st.payer == "none" else f"paid by {st.payer}"
+            if st.on:
+                who += f" ({st.on})"
             lines.append(f"      {st.path}: {st.cost}{x}, {who}, {st.ns:,.0f} ns, counters {cnt}")
         else:
             t = f"{e['t_ns']:>12,} ns" if e["t_ns"] is not None else " " * 15
@@ -181,6 +195,9 @@ def explain_text(result, irq_id: int) -> str:
     if w:
         lines.append(f"delivery {w['delivery_ns']:,} ns = path steps {w['path_ns']:,.0f} (profile "
                      f"means) + switch {w['switch_ns']:,.0f} + waiting {w['waiting_ns']:,.0f}")
+        if "host_wait_ns" in w:
+            lines.append(f"  of the delivery, a thread of its VP waited {w['host_wait_ns']:,} ns "
+                         f"for a host CPU (host_wait_ns; docs/host.md)")
         for f in w["for"]:
             lines.append(f"  {f}")
     return "\n".join(lines)
