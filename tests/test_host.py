@@ -510,3 +510,11 @@ def test_timeline_plot_draws_steal(tmp_path):
     labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
     assert any(lab.startswith("steal") for lab in labels)
     fig.savefig(tmp_path / "t.png")
+
+
+def test_show_design_marks_the_host_steps():
+    from vsmsim.report import design_text
+    text = design_text(vsmsim.load_design("vm-per-vtl"))
+    call = text.split("switch.call")[1].split("switch.return")[0]
+    assert call.count("[host: hand-off]") == 1 and "kick_parked" in call.split("[host")[-2]
+    assert "[host: errand on the target VTL's thread]" in text.split("deliver.inactive ")[1]
