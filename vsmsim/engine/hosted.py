@@ -26,6 +26,7 @@ from ..host.machine import BLOCKED, RUNNABLE, RUNNING
 from ..record import F_SERVICE, F_START, S_EXIT, S_STEAL, S_TRANSITION
 from .clock import Call, at
 from .vp import VP
+from .work import W_HANDLER
 
 
 def _stale(_):
@@ -187,7 +188,7 @@ class HostedVP(VP):
             if self.thread.polling:
                 self.host.unpoll(self.thread)
             irq = self.late_irq
-            if irq >= 0 and w == 1 and c.handler == irq:
+            if irq >= 0 and w == W_HANDLER and c.handler == irq:
                 self.late_irq = -1
                 rows = self.sim.rec.rows
                 if c.h_rem == rows[irq + F_SERVICE]:
@@ -196,7 +197,7 @@ class HostedVP(VP):
             return
         # Guest code to run, but the thread is off the CPU: wait for it; on_run dispatches.
         self.halted = False
-        if w == 1:  # W_HANDLER: chosen now, started when the thread runs
+        if w == W_HANDLER:  # chosen now, started when the thread runs
             self.late_irq = c.handler
         if self.acc_state != self.slot_steal:
             self._account(self.slot_steal, now)

@@ -19,9 +19,9 @@ from ..record import F_PATH
 from .clock import Call, at, push
 from .hosted import HostedVP
 from .paths import CompiledPath
+from .work import SIT_LOWER
 
 C_PENDED = COUNTERS.index("pended")
-SIT_LOWER = 4  # engine.sim.SIT_LOWER (a delivery to a VTL below the active one)
 
 
 def build_host(sim, tprs, rng) -> None:

@@ -46,6 +46,7 @@ from .paths import compile_design
 from .posting import posting
 from .program import start_program
 from .vp import VP
+from .work import SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER, SIT_RUNNING
 
 #: Fuse a receiver's delivery exit with the handler it starts (see VP.exit_then_pend);
 #: switched off only by the test that checks fused and unfused runs are identical.
@@ -84,7 +85,6 @@ def fast_paths(**on):
             setattr(mods[m], f, saved[k])
 
 
-SIT_RUNNING, SIT_HALTED, SIT_INACTIVE, SIT_INACTIVE_HALTED, SIT_LOWER = range(5)
 C_PENDED, C_COALESCED, C_JOINED, C_REJECTED = (
     COUNTERS.index(k) for k in ("pended", "coalesced", "joined", "rejected"))
 
