@@ -9,6 +9,7 @@ what was printed. No timing assertions: times depend on the host and its load.
 from __future__ import annotations
 
 import collections
+import statistics
 
 import pandas as pd
 import pytest
@@ -151,25 +152,34 @@ def test_prediction_is_the_builtin_design_on_the_same_workload(tiny):
         cost = res["meta"]["cost_ns"]
         pc = res["profile"]["host"]["python_call_ns"]
         (row,) = [r for r in res["rows"] if f"{r['design']}/{r['placement']}" == key]
-        slow = row["cross_cpu_slowdown"]
+        slow, d = row["cross_cpu_slowdown"], row["drift"]
+        measured = set(res["meta"]["measured_costs"])
+        rec = res["records"][list(res["predictions"]).index(key)]
+        # the host speed probed before every chunk and after the last
+        assert len(rec.load["probes_ns"]) == CALLS // 100 + 1
+        assert d * res["meta"]["probe_ns"] == pytest.approx(
+            statistics.median(rec.load["probes_ns"]))
+
+        def at_run(c, cost=cost, d=d, measured=measured):   # at the run's host speed
+            return cost[c] * (d if c in measured else 1.0)
+
         if placement == "same-cpu":
-            # only what a Python VMM adds (its syscall calls, its own switch work)
-            assert {k for k in over if not k.startswith("ioctl_")} <= allowed
-            assert float(over["ioctl_regs"][:-2]) == pytest.approx(cost["ioctl_regs"] + pc,
-                                                                   abs=1)
+            # only measured costs (times the drift) and what a Python VMM adds
+            assert {k for k in over if not k.startswith("ioctl_")} <= allowed | measured
+            assert float(over["ioctl_regs"][:-2]) == pytest.approx(
+                at_run("ioctl_regs") + pc * d, abs=1)
         else:
             # the hand-offs' cross figures; everything else of the switch slowed
             for name in {sc.handoff for sc in compile_design(design).values()}:
                 assert float(over[name][:-2]) == pytest.approx(
-                    cost[f"{name}_cross"] + 2 * pc, abs=1)
+                    at_run(f"{name}_cross") + 2 * pc * d, abs=1)
             assert float(over["ioctl_regs"][:-2]) == pytest.approx(
-                (cost["ioctl_regs"] + pc) * slow, abs=1)
-            assert float(over["exit"][:-2]) == pytest.approx(cost["exit"] * slow, abs=1)
-            w = pred["prediction"]["scenario"]["workload"][0]["service"]
-            assert w == f"{round((work['vtl1'] + work['vtl0']) * slow)}ns"
+                (at_run("ioctl_regs") + pc * d) * slow, abs=1)
+            assert float(over["exit"][:-2]) == pytest.approx(at_run("exit") * slow, abs=1)
             # measured around this run (before and after), not taken from the calibration
-            assert len(res["records"][list(res["predictions"]).index(key)].load[
-                "cross_cpu_slowdown_runs"]) >= 2
+            assert len(rec.load["cross_cpu_slowdown_runs"]) >= 2
+        w = pred["prediction"]["scenario"]["workload"][0]["service"]
+        assert w == f"{round((work['vtl1'] + work['vtl0']) * slow * d)}ns"
         assert pred["table_only"]["scenario"]["workload"][0]["service"] == \
             f"{round(work['vtl1'] + work['vtl0'])}ns"
 
@@ -290,9 +300,30 @@ def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_drift_scales_every_measured_cost_and_only_those():
+    from vsmsim.calibrate.drift import drift
+    from vsmsim.prototype.core import placed_work, prediction_overrides
+    assert drift([110.0, 130.0, 120.0], 100.0) == pytest.approx(1.2)
+    assert drift([], 100.0) == drift([120.0], 0.0) == 1.0
+    cost = {"ioctl_regs": 4000.0, "ioctl_sregs": 4000.0, "ioctl_fpu": 4000.0,
+            "ioctl_xcrs": 4000.0, "ioctl_debugregs": 4000.0, "uexit": 8000.0,
+            "exit": 500.0, "vtl_state_switch": 1.0, "vmm_switch": 1000.0}
+    measured = set(cost) - {"exit", "vmm_switch"}
+    one = prediction_overrides("planes", "same-cpu", cost, 400.0, 700.0, 1.0, 1.0, measured)
+    two = prediction_overrides("planes", "same-cpu", cost, 400.0, 700.0, 1.0, 2.0, measured)
+    assert one["ioctl_regs"] == 4400.0 and two["ioctl_regs"] == 8800.0   # (cost + call) x 2
+    assert two["vmm_switch"] == 1400.0                                   # the VMM's own too
+    assert "exit" not in two                                             # a default: as is
+    assert two["vtl_state_switch"] == 2.0
+    work = {"vtl0": 1000.0, "vtl1": 9000.0, "service": 6000.0}
+    assert placed_work(work, "same-cpu", 1.5, 2.0) == {"vtl0": 2000.0, "vtl1": 18000.0,
+                                                      "service": 6000.0}
+    assert placed_work(work, "cross-cpu", 1.5, 2.0)["vtl1"] == 27000.0
+
+
 def test_cross_cpu_runs_are_chunked_and_merged():
     from vsmsim.prototype.core import cross_chunks
-    assert cross_chunks(5000) == 10 and cross_chunks(200) == 1 and cross_chunks(999) == 1
+    assert cross_chunks(5000) == 50 and cross_chunks(99) == 1 and cross_chunks(250) == 2
 
     def rec(n, warm, base):
         return vmm.RunRecord("apic-id-groups", "cross-cpu", n, warm,

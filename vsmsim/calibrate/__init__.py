@@ -22,7 +22,7 @@ import argparse
 import platform
 import sys
 
-from . import host, measure, paths
+from . import drift, host, measure, paths
 from . import profile as _profile
 from .kvm import DEVICE_ENV, KvmError, KvmUnavailable, Vm, device_path, open_kvm
 
@@ -121,10 +121,22 @@ def measure_paths(kvm, repeat: int, plan, pair) -> dict:
     overheads first, then state ioctls, KVM_RUN, hand-offs, kicks, MSIs, first runs).
 
     Must run on the main thread (the kick figures install a signal handler)."""
-    ov, clock_fig, call_fig = paths.measure_overheads(repeat, plan)
-    out = {"clock_pair": clock_fig, "python_call": call_fig}
-    out.update(paths.measure_state_ioctls(kvm, ov, repeat, plan))
-    out["kvm_run_roundtrip"] = paths.measure_kvm_run(kvm, ov, repeat, plan)
+    with drift.SpeedProbe(kvm) as probe:
+        # The host's speed while the figures a switch is mostly made of were measured
+        # (drift.py): probed before the overheads, before each state-ioctl kind and after
+        # KVM_RUN; the least disturbed probe goes with the least disturbed figures.
+        probes = [probe.measure()]
+        ov, clock_fig, call_fig = paths.measure_overheads(repeat, plan)
+        out = {"clock_pair": clock_fig, "python_call": call_fig}
+        out.update(paths.measure_state_ioctls(
+            kvm, ov, repeat, plan, lambda _kind: probes.append(probe.measure())))
+        out["kvm_run_roundtrip"] = paths.measure_kvm_run(kvm, ov, repeat, plan)
+        probes.append(probe.measure())
+    out["host_probe"] = measure.Figure(
+        "host_probe", probes, "the host-speed probe (vsmsim/calibrate/drift.py: one thread's "
+        "switch work on one vCPU, ~20 syscalls), before the Python-call figure, before and "
+        "after each state-ioctl kind and after KVM_RUN; the least disturbed (lowest) is "
+        "recorded as probe_ns", per_run=f"each: median of {drift.ROUNDS} rounds")
     for mech in paths.MECHANISMS:
         for cross in (False, True):
             fig = paths.measure_handoff(mech, cross, ov, repeat, plan, pair)
@@ -135,6 +147,9 @@ def measure_paths(kvm, repeat: int, plan, pair) -> dict:
             fig = fn(kvm, cross, ov, repeat, plan, pair)
             if fig is not None:
                 out[fig.key] = fig
+    fig = paths.measure_kick(kvm, True, ov, repeat, plan, pair, polled=True)
+    if fig is not None:
+        out[fig.key] = fig     # reported: the kick inside the halt-poll window
     fig = paths.measure_first_run(kvm, ov, repeat, plan, pair)
     if fig is not None:
         out[fig.key] = fig

@@ -112,6 +112,21 @@ def _per_call(fn, n: int) -> float:
     return statistics.median(samples)
 
 
+def _paired_per_call(fn_a, fn_b, n: int) -> tuple[float, float]:
+    """Median ns of ``fn_a()`` and of ``fn_b()`` over *n* calls each, alternating (each
+    timed alone, clock pair included)."""
+    clock = time.perf_counter_ns
+    a, b = [0] * n, [0] * n
+    for i in range(n):
+        t0 = clock()
+        fn_a()
+        t1 = clock()
+        fn_b()
+        t2 = clock()
+        a[i], b[i] = t1 - t0, t2 - t1
+    return statistics.median(a), statistics.median(b)
+
+
 @dataclass
 class Overheads:
     """The timer and Python-call overheads subtracted from every figure (ns)."""
@@ -172,12 +187,14 @@ def long_mode_vm(kvm: Kvm, program: bytes, irqchip: bool = True, cpuid: bytes | 
 # --- state ioctls and KVM_RUN ------------------------------------------------------------
 
 def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
-                         plan: PathPlan) -> dict[str, Figure]:
+                         plan: PathPlan, between=None) -> dict[str, Figure]:
     """``ioctl_<kind>_get`` / ``_set`` per kind of :data:`STATE_KINDS` with the ioctl the
     design paths name (:func:`~vsmsim.calibrate.kvm.path_state_ioctls`: SREGS2, XSAVE2
     where this KVM has them), net of the clock and one Python call; the MSR calls carry
     one entry (the fixed part), and ``msr_entry_get`` / ``_set`` is the per-entry slope
-    from calls of :data:`MSR_ENTRIES` entries. Kinds this KVM refuses are left out."""
+    from calls of :data:`MSR_ENTRIES` entries. Kinds this KVM refuses are left out.
+    *between*, if given, is called with each kind before it is measured, and with None
+    after the last (the host-speed probe of :mod:`vsmsim.calibrate.drift`)."""
     out: dict[str, Figure] = {}
     table = path_state_ioctls(kvm)
     with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
@@ -188,6 +205,8 @@ def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
         except KvmError:
             msrs = []
         for kind in STATE_KINDS:
+            if between is not None:
+                between(kind)
             get_req, set_req, size, name = table[kind]
             try:
                 if kind == "msrs":
@@ -223,14 +242,21 @@ def measure_state_ioctls(kvm: Kvm, ov: Overheads, repeat: int,
                     def many_call(req=req, ioctl=ioctl, fd=fd, buf=many):
                         ioctl(fd, req, buf, True)
                     _per_call(many_call, plan.ioctl_samples // 10)
-                    slope = [(ov.net(_per_call(many_call, plan.ioctl_samples), 1) - v) /
-                             (MSR_ENTRIES - 1) for v in vals]
+                    # the long and the one-entry call alternate, so that a change of the
+                    # host's speed falls on both (sequential runs gave slopes of 23-42 ns)
+                    slope = []
+                    for _ in range(repeat):
+                        one_med, many_med = _paired_per_call(call, many_call,
+                                                             plan.ioctl_samples)
+                        slope.append((many_med - one_med) / (MSR_ENTRIES - 1))
                     out[f"msr_entry_{direction}"] = Figure(
                         f"msr_entry_{direction}", slope,
                         f"per entry of {one}: a call of {MSR_ENTRIES} entries ({len(set(msrs))} "
                         "distinct MSRs a VMM reads and writes back, repeated) minus a call of "
-                        f"one, over {MSR_ENTRIES - 1}",
-                        per_run="each: paired with the one-entry run")
+                        f"one, over {MSR_ENTRIES - 1}; the two calls alternate",
+                        per_run=f"each: medians of {plan.ioctl_samples} calls of each")
+    if between is not None:
+        between(None)
     return out
 
 
@@ -488,26 +514,39 @@ def _enable_lapic(vcpu) -> None:
 
 
 def measure_kick(kvm: Kvm, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
-                 pair) -> Figure | None:
+                 pair, polled: bool = False) -> Figure | None:
     """``kick_parked[_cross]``: immediate_exit + pthread_kill of a thread whose vCPU is
     parked in KVM_RUN (mp_state HALTED) to its KVM_RUN returning EINTR; net of the clock
-    and two Python calls (the kill, the return of KVM_RUN)."""
+    and two Python calls (the kill, the return of KVM_RUN).
+
+    Across CPUs the kicker stays busy for twice ``halt_poll_ns`` before each kick, so
+    that the parked vCPU has stopped halt-polling and sleeps, as VTL1's does while VTL0
+    runs (KVM polls a halted vCPU for up to ``halt_poll_ns`` and drops the poll after a
+    longer block: ``kvm_vcpu_halt``, virt/kvm/kvm_main.c); ``polled`` measures instead
+    after ``plan.gap_s`` (100 us: inside the poll window), reported as
+    ``kick_parked_cross_polled`` (bench/kick_gap.py: 16-25 us against 40-53 here). On one
+    CPU the poll stops as soon as the kicker is runnable, so the figure does not depend on
+    the gap and keeps ``plan.gap_s``."""
     cpus = _cpus(pair, cross)
     if cpus is None:
         return None
+    gap = plan.gap_s if polled or not cross else max(plan.gap_s, 2 * _halt_poll_s())
     with long_mode_vm(kvm, guest64.OUT_LOOP) as vm, _pinned(cpus[0]), kick_handler():
         th = _VcpuThread(vm, "parked", cpus[1])
         try:
             th.wait_ready()
-            vals = _wake_medians(th, repeat, plan.kick_samples, lambda: spin(plan.gap_s),
+            vals = _wake_medians(th, repeat, plan.kick_samples, lambda: spin(gap),
                                  th.kick, ov)
         finally:
             th.stop()
-    return Figure("kick_parked" + ("_cross" if cross else ""), vals,
+    key = "kick_parked" + ("_cross" if cross else "") + ("_polled" if polled and cross else "")
+    asleep = ("past halt polling: the vCPU sleeps" if cross and not polled else
+              "inside the halt-poll window" if cross else "")
+    return Figure(key, vals,
                   f"signal kick of a vCPU parked in KVM_RUN (mp_state HALTED) to its EINTR "
-                  f"return; {_where(cpus)}; the kicker busy {plan.gap_s * 1e6:.0f} us before "
-                  "each kick; net of the clock and two Python calls",
-                  per_run=f"each: median of {plan.kick_samples} kicks")
+                  f"return; {_where(cpus)}; the kicker busy {gap * 1e6:.0f} us before "
+                  f"each kick{'; ' + asleep if asleep else ''}; net of the clock and two "
+                  "Python calls", per_run=f"each: median of {plan.kick_samples} kicks")
 
 
 def _wake_medians(th, repeat: int, samples: int, before, wake, ov: Overheads) -> list:
@@ -616,6 +655,18 @@ def _switch_work(kvm: Kvm, vcpu, shared: dict | None = None) -> tuple[list, dict
     return sets + [(KVM_RUN, None)] + gets, bufs
 
 
+def timed_work(fd: int, calls, ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
+    """Issue *calls* (the (request, buffer) pairs of :func:`_switch_work`; buffer None:
+    ``KVM_RUN``) on vCPU *fd*; return the ns they took."""
+    t0 = clock()
+    for req, buf in calls:
+        if buf is None:
+            ioctl(fd, req, 0)
+        else:
+            ioctl(fd, req, buf, True)
+    return clock() - t0
+
+
 #: Turns per block of the cold-wake ping-pong, and blocks per run (half of them across
 #: CPUs, half on one CPU, alternating so that a change of load falls on both).
 WAKE_COLD_TURNS, WAKE_COLD_BLOCKS = 40, 6
@@ -665,15 +716,7 @@ def measure_cross_slowdown(kvm: Kvm, repeat: int, pair,
         times: list[int] = []        # the peer's turns of the current block
         stop, failure = [False], []
 
-        def work(fd, calls, ioctl=fcntl.ioctl, clock=time.perf_counter_ns) -> int:
-            t0 = clock()
-            for req, buf in calls:
-                if buf is None:
-                    ioctl(fd, req, 0)
-                else:
-                    ioctl(fd, req, buf, True)
-            return clock() - t0
-
+        work = timed_work
         def peer():
             try:
                 cpu = None

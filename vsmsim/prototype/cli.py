@@ -79,7 +79,7 @@ def run(args) -> int:
     except _Bad as e:
         print(f"vsmsim prototype: {e}", file=sys.stderr)
         return 2
-    from .core import run_prototypes
+    from .core import CHUNK_CALLS, run_prototypes
     from .report import check, format_segments, format_summary
 
     def say(line):
@@ -111,6 +111,12 @@ def run(args) -> int:
           f"{(w['vtl1'] + w['vtl0']) / 1e3:.2f} us (VTL1 {w['vtl1'] / 1e3:.2f} + VTL0 "
           f"{w['vtl0'] / 1e3:.2f}), profile {Path(args.out) / 'profile.toml'}; the Python "
           f"VMM's vmm_switch {res['vmm_switch_ns']:.0f} ns")
+    each = ", ".join(f"{r['design']} {r['placement']} x {r.get('drift', 1.0):.3f}"
+                     for r in res["rows"])
+    print(f"host speed: the probe of docs/calibration.md ({meta.get('probe_ns', 0) / 1e3:.1f} us "
+          f"in the calibration) right before each run of {CHUNK_CALLS} calls and after the last; "
+          f"every measured cost of the prediction times its median over the calibration's: "
+          f"{each}; guest work measured at x {w.get('drift', 1.0):.3f}")
     cross = [r for r in res["rows"] if r["placement"] == "cross-cpu"]
     if cross:
         each = ", ".join(f"{r['design']} x {r['cross_cpu_slowdown']:.3f}" for r in cross)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import calibrate
-from ..calibrate import host
+from ..calibrate import drift, host
 from ..calibrate import paths as cal_paths
 from ..calibrate import profile as cal_profile
 from ..calibrate.kvm import open_kvm
@@ -44,55 +44,71 @@ def _switch_costs(design: str) -> set[str]:
 
 
 def prediction_overrides(design: str, placement: str, cost_ns: dict, python_call: float,
-                         vmm_switch: float, slowdown: float = 1.0) -> dict[str, float]:
-    """Cost overrides (ns) of the prediction: placement first, then the Python VMM, then
-    (across CPUs) the work between hand-offs times *slowdown* (``cross_cpu_slowdown``)."""
+                         vmm_switch: float, slowdown: float = 1.0, drift: float = 1.0,
+                         measured=()) -> dict[str, float]:
+    """Cost overrides (ns) of the prediction: each of the *measured* costs (the ones the
+    calibration set) times *drift* (the host's speed during the measurement against the
+    calibration's, :mod:`vsmsim.calibrate.drift`), then the placement, then the Python VMM
+    (its ``python_call`` and ``vmm_switch`` times *drift* too), then (across CPUs) the
+    work between hand-offs times *slowdown* (``cross_cpu_slowdown``)."""
     costs = _switch_costs(design)
-    placed = dict(cost_ns)
-    placed.update(placement_overrides(cost_ns, placement))
-    out = placement_overrides(cost_ns, placement)
-    out.update(python_overrides(placed, python_call, vmm_switch, costs))
+    base = {k: (v * drift if k in measured else v) for k, v in cost_ns.items()}
+    placed = dict(base)
+    placed.update(placement_overrides(base, placement))
+    out = {c: base[c] for c in costs if c in measured and drift != 1.0}
+    out.update(placement_overrides(base, placement))
+    out.update(python_overrides(placed, python_call * drift, vmm_switch * drift, costs))
     if placement == "cross-cpu":
-        out = slowed(out, cost_ns, costs, slowdown)
+        out = slowed(out, base, costs, slowdown)
     return out
 
 
-def placed_work(work: dict, placement: str, slowdown: float) -> dict:
-    """The guest work measured apart, as it runs at *placement* (across CPUs the guest's
-    KVM_RUN is slower by *slowdown* too)."""
-    if placement != "cross-cpu":
-        return dict(work)
-    return {k: (v * slowdown if k in ("vtl0", "vtl1") else v) for k, v in work.items()}
+def placed_work(work: dict, placement: str, slowdown: float, drift: float = 1.0) -> dict:
+    """The guest work measured apart (priced at the calibration's speed), as it runs at
+    *placement* and host speed *drift* (across CPUs the guest's KVM_RUN is slower by
+    *slowdown* too)."""
+    f = drift * (slowdown if placement == "cross-cpu" else 1.0)
+    return {k: (v * f if k in ("vtl0", "vtl1") else v) for k, v in work.items()}
 
 
-#: Calls per run of an interleaved cross-CPU measurement (at least one run).
-CHUNK_CALLS = 500
+#: Calls per run of an interleaved measurement (at least one run).
+CHUNK_CALLS = 100
 
 
 def cross_chunks(calls: int) -> int:
-    """Runs a cross-CPU measurement of *calls* round trips is split into."""
+    """Runs a measurement of *calls* round trips is split into."""
     return max(1, calls // CHUNK_CALLS)
 
 
-def _interleaved(kvm, design: str, calls: int, pair, loops: int, chunks: int):
-    """A cross-CPU prototype measured in *chunks* runs, each right after one measurement of
-    ``cross_cpu_slowdown`` (and one more at the end), and the slowdown values.
+def _interleaved(kvm, design: str, calls: int, placement: str, pair, loops: int, chunks: int,
+                 probe):
+    """A prototype measured in *chunks* runs, each right after one host-speed probe
+    (:class:`~vsmsim.calibrate.drift.SpeedProbe`) and, across CPUs, one measurement of
+    ``cross_cpu_slowdown`` (both once more at the end); returns the merged record, the
+    probes (ns) and the slowdown values.
 
-    On this project's nested host the cross-CPU time changes from one fraction of a second
-    to the next (consecutive 300-call runs of one prototype: 0.95-1.48x its same-CPU time),
-    so a prediction is only comparable with a measurement of the same moments: the
-    slowdown figure and the prototype sample the same stretch of time, interleaved, as the
-    benchmark interleaves a workload with its baseline. The prototype still never feeds
-    the prediction: the figure comes from :func:`~vsmsim.calibrate.paths.measure_cross_slowdown`."""
-    around, recs = [], []
+    On this project's nested host the speed changes from one second to the next (the same
+    nine state ioctls: 51 us in one run, 65 us in the next; consecutive 300-call cross-CPU
+    runs of one prototype: 0.95-1.48x its same-CPU time), so a prediction is only
+    comparable with a measurement of the same moments: the probe and the slowdown figure
+    sample the same stretch of time as the prototype, interleaved, as the benchmark
+    interleaves a workload with its baseline. The prototype still never feeds the
+    prediction: both figures come from their own fixed work."""
+    probes, around, recs = [], [], []
     base, extra = divmod(calls, chunks)
+    cross = placement == "cross-cpu"
+    where = pair if cross else pair[:1]      # the CPUs the prototype's threads run on
     for i in range(chunks):
-        around += _slowdown(kvm, pair)
+        probes.append(probe.measure_on(where))
+        if cross:
+            around += _slowdown(kvm, pair)
         n = base + (1 if i < extra else 0)
-        recs.append(run_design(kvm, design, n, "cross-cpu", pair, loops,
+        recs.append(run_design(kvm, design, n, placement, pair, loops,
                                warmup=20 if i == 0 else 5))
-    around += _slowdown(kvm, pair)
-    return merge_records(recs), around
+    probes.append(probe.measure_on(where))
+    if cross:
+        around += _slowdown(kvm, pair)
+    return merge_records(recs), probes, around
 
 
 def _slowdown(kvm, pair) -> list[float]:
@@ -116,16 +132,28 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     prof_path = cal_profile.write_atomic(out / "profile.toml", cal_profile.to_toml(data))
     prof = cal_profile.to_profile(data)
     cost_ns = {k: prof.mean(k) for k in prof.costs}
+    measured = set(data["costs"])          # what the calibration set (the rest: defaults)
     python_call = data["host"]["python_call_ns"]
     clock = data["host"]["clock_pair_ns"]
     tsc = data["host"]["guest_tsc_mhz"]
     slowdown = data["host"].get("cross_cpu_slowdown", 1.0)
     vmm_switch = predict.measure_vmm_switch(repeat=repeat)
     pair = cpu_pair() or (0, 0)
-    with open_kvm() as kvm:
+    probe_calibrated = data["host"].get("probe_ns", 0.0)
+    with open_kvm() as kvm, drift.SpeedProbe(kvm) as probe:
         loops = predict.pick_loops(kvm, service_ns, tsc)
+        work_probes = []                    # guest work runs unpinned, as the calibration
         work = predict.measure_guest_work(kvm, loops, tsc, clock, python_call,
-                                          cost_ns["kvm_run_roundtrip"], repeat=repeat)
+                                          cost_ns["kvm_run_roundtrip"], repeat=repeat,
+                                          between=lambda: work_probes.append(probe.measure()))
+        # the guest work was measured at its own moment: priced back to the calibration's
+        # (least disturbed runs of the work against the least disturbed probe, as the
+        # calibration's figures against its probe)
+        work_drift = min(work_probes) / probe_calibrated if probe_calibrated else 1.0
+        fixed = cost_ns["kvm_run_roundtrip"] + python_call   # subtracted from each
+        work = {k: ((v + fixed) / work_drift - fixed if k in ("vtl0", "vtl1") else v)
+                for k, v in work.items()}
+        work["drift"] = work_drift
         say(f"guest work measured apart: VTL1 {work['vtl1'] / 1e3:.2f} us per call (its timed "
             f"loop {work['service'] / 1e3:.2f} us, {loops} iterations), VTL0 "
             f"{work['vtl0'] / 1e3:.2f} us inside its rdtsc window; the Python VMM's "
@@ -140,15 +168,15 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
                 if placement == "cross-cpu" and pair[0] == pair[1]:
                     skipped.append(f"{design} {placement}: this process has one CPU")
                     continue
-                if placement == "cross-cpu":
-                    k = cross_chunks(calls)
-                    say(f"running {design} {placement} ({calls} calls in {k} runs, each "
-                        "after a cross_cpu_slowdown measurement)")
-                    rec, around = _interleaved(kvm, design, calls, pair, loops, k)
-                else:
-                    say(f"running {design} {placement} ({calls} calls)")
-                    rec, around = run_design(kvm, design, calls, placement, pair, loops), []
-                rec.load = {"tsc_mhz": tsc, "load": host.load_state(interval_s=0.0)["load"]}
+                k = cross_chunks(calls)
+                also = " and a cross_cpu_slowdown measurement" if placement == "cross-cpu" else ""
+                say(f"running {design} {placement} ({calls} calls in {k} runs, each after a "
+                    f"host-speed probe{also})")
+                rec, probes, around = _interleaved(kvm, design, calls, placement, pair, loops,
+                                                   k, probe)
+                rec.load = {"tsc_mhz": tsc, "load": host.load_state(interval_s=0.0)["load"],
+                            "probes_ns": probes,
+                            "drift": drift.drift(probes, probe_calibrated)}
                 if around:
                     rec.load["cross_cpu_slowdown"] = statistics.median(around)
                     rec.load["cross_cpu_slowdown_runs"] = around
@@ -157,10 +185,11 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     for rec in records:
         key = f"{rec.design}/{rec.placement}"
         slow = rec.load.get("cross_cpu_slowdown", slowdown)
+        now = rec.load.get("drift", 1.0)
         over = prediction_overrides(rec.design, rec.placement, cost_ns, python_call, vmm_switch,
-                                    slow)
+                                    slow, now, measured)
         over_spec = {k: f"{max(0, round(v))}ns" for k, v in over.items()}
-        placed = placed_work(work, rec.placement, slow)
+        placed = placed_work(work, rec.placement, slow, now)
         guest_work = placed["vtl1"] + placed["vtl0"]
         pred = predict.simulate_roundtrip(rec.design, prof_path, over_spec, guest_work)
         plain = predict.simulate_roundtrip(rec.design, prof_path, {}, work["vtl1"] + work["vtl0"])
@@ -185,6 +214,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
             "service_ns": work["service"], "guest_work_ns": guest_work,
             "cpus": f"{rec.cpus[0]},{rec.cpus[1]}", "load": rec.load["load"],
             "cross_cpu_slowdown": slow if rec.placement == "cross-cpu" else 1.0,
+            "drift": now,
         })
         priced = dict(cost_ns)
         priced.update({k: float(v[:-2]) for k, v in over_spec.items()})
@@ -203,6 +233,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     meta = {"load_before": load0, "load_after": load1, "host": data["host"],
             "guest_work": work, "vmm_switch_ns": vmm_switch, "calls": calls, "quick": quick,
             "skipped": skipped, "cost_ns": cost_ns, "cross_cpu_slowdown": slowdown,
+            "probe_ns": probe_calibrated, "measured_costs": sorted(measured),
             "scripts": {d: {p: str(sc) for p, sc in compile_design(d).items()}
                         for d in {r.design for r in records}},
             "script_counts": {d: script_counts(compile_design(d))

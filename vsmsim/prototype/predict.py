@@ -68,16 +68,21 @@ def pick_loops(kvm, target_ns: float, tsc_mhz: float) -> int:
 
 
 def measure_guest_work(kvm, loops: int, tsc_mhz: float, clock_ns: float, python_call_ns: float,
-                       kvm_run_ns: float, samples: int = 500, repeat: int = 3) -> dict:
-    """``vtl1``, ``vtl0`` and ``service`` in ns (least disturbed of *repeat* runs)."""
+                       kvm_run_ns: float, samples: int = 500, repeat: int = 3,
+                       between=None) -> dict:
+    """``vtl1``, ``vtl0`` and ``service`` in ns (least disturbed of *repeat* runs).
+    *between*, if given, is called before each run (the host-speed probe)."""
     cpuid = kvm.supported_cpuid()
+    between = between or (lambda: None)
     vtl1, service = [], []
     for _ in range(repeat):
+        between()
         host, svc = _service_run(kvm, cpuid, loops, samples, tsc_mhz)
         vtl1.append(host - clock_ns - python_call_ns - kvm_run_ns)
         service.append(svc)
     vtl0 = []
     for _ in range(repeat):
+        between()
         vm = Vm(kvm, mem_size=guest64.MEM_SIZE, irqchip=True)
         with vm:
             vcpu = vm.create_vcpu()

@@ -22,16 +22,18 @@ def format_summary(rows: list[dict]) -> str:
     """The side-by-side table: measured (median, p10, p90, n) beside predicted, ratio."""
     head = (f"{'design':15s} {'placement':10s} {'meas med':>8s} {'p10':>8s} {'p90':>8s} "
             f"{'n':>6s} {'vmm med':>8s} {'pred':>8s} {'ratio':>6s} {'table':>8s} "
-            f"{'ratio':>6s}  load")
+            f"{'ratio':>6s} {'drift':>6s}  load")
     lines = [head + "   (us; pred = the built-in table under the calibrated profile + the "
-             "Python VMM's calls + the placement; table = without those two; ratio = "
-             "predicted / measured)"]
+             "Python VMM's calls + the placement, at the host speed of the run; table = the "
+             "table alone at the calibration's; ratio = predicted / measured; drift = host "
+             "speed probe during the run / during the calibration)"]
     for r in rows:
         lines.append(
             f"{r['design']:15s} {r['placement']:10s} {_us(r['measured_median_ns'])} "
             f"{_us(r['measured_p10_ns'])} {_us(r['measured_p90_ns'])} {r['n']:6d} "
             f"{_us(r['vmm_median_ns'])} {_us(r['predicted_ns'])} {r['ratio']:6.3f} "
-            f"{_us(r['table_only_ns'])} {r['table_only_ratio']:6.3f}  {r['load']}")
+            f"{_us(r['table_only_ns'])} {r['table_only_ratio']:6.3f} "
+            f"{r.get('drift', 1.0):6.3f}  {r['load']}")
     return "\n".join(lines)
 
 
