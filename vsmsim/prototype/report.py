@@ -103,8 +103,9 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
                                         [r["measured_p90_ns"] / 1e3 - med]],
                     color="black", capsize=4, lw=1)
         ax.bar(x + 0.2, r["predicted_ns"] / 1e3, width=0.36, color=color, alpha=0.35,
-               hatch="//", edgecolor=color, label="predicted (built-in table + Python VMM + placement)" if x == 0
-               else None)
+               hatch="//", edgecolor=color,
+               label="predicted (built-in table + Python VMM + placement, at the run's "
+                     "host speed)" if x == 0 else None)
         ax.plot([x + 0.2], [r["table_only_ns"] / 1e3], marker="D", color="black",
                 ls="none", label="built-in table alone" if x == 0 else None)
         ax.annotate(f"{r['ratio']:.2f}", (x + 0.2, r["predicted_ns"] / 1e3), ha="center",
@@ -113,5 +114,7 @@ def plot(rows: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("VTL call round trip (µs)")
     ax.set_title("Prototype VTL call round trip: measured vs predicted (ratio over bars)",
                  fontsize=10)
+    top = max(max(r["measured_p90_ns"], r["predicted_ns"]) for r in rows) / 1e3
+    ax.set_ylim(0, top * 1.3)          # room for the legend above the bars
     ax.legend(fontsize=8, loc="upper left")
     return save_figure(fig, out, "prototype", ("png",))
