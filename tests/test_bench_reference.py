@@ -153,3 +153,20 @@ def test_replaying_simulates_ipis_gives_its_counts_exactly(vps, rate):
     if rate / vps >= 250_000:
         assert eng["coalesced_ipi"] > 0
     assert eng["ipis_deferred"] > 0
+
+
+def test_floor_writes_exactly_the_rows_of_a_full_recording(capsys):
+    spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "bench" / "floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    from vsmsim.record import F_END, F_START, NF, NSW, SW_END, SW_START
+    rec = floor.recorder_rows(1000, 300)
+    assert len(rec.rows) == 1000 * NF and len(rec.sw) == 300 * NSW
+    starts, ends = rec.rows[F_START::NF], rec.rows[F_END::NF]
+    assert all(e - s == 2000 for s, e in zip(starts, ends))     # start and end both set
+    assert list(rec.sw[SW_START::NSW]) == list(rec.sw[SW_END::NSW])
+    assert len(floor.tuple_rows(10)) == 10 and len(floor.column_rows(10)[0]) == 10
+    assert floor.run(["--rounds", "1", "--vps", "2", "--duration", "0.002"]) == 0
+    out = capsys.readouterr().out
+    assert "floor = (reference + recorder alone) / reference = " in out
+    assert floor.run(["--vps", "0"]) == 2
