@@ -79,11 +79,11 @@ class SpeedProbe:
         self.close()
 
 
-def drift(probes_now, probe_calibrated: float) -> float:
-    """The host's slowdown now against the calibration: the median of *probes_now* (ns,
+def drift(probes_during, probe_calibrated: float) -> float:
+    """The host's slowdown now against the calibration: the median of *probes_during* (ns,
     probes taken around a measurement) over *probe_calibrated* (``[host] probe_ns``);
     1.0 when either is missing."""
-    probes_now = [p for p in probes_now if p and p > 0]
-    if not probes_now or not probe_calibrated or probe_calibrated <= 0:
+    probes_during = [p for p in probes_during if p and p > 0]
+    if not probes_during or not probe_calibrated or probe_calibrated <= 0:
         return 1.0
-    return statistics.median(probes_now) / probe_calibrated
+    return statistics.median(probes_during) / probe_calibrated
