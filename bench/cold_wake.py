@@ -15,7 +15,6 @@ Timing only, so a benchmark, never a test; needs /dev/kvm and two CPUs.
 import fcntl
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -27,20 +26,14 @@ if str(ROOT) not in sys.path:
 
 from vsmsim.calibrate import guest64  # noqa: E402
 from vsmsim.calibrate.kvm import KVM_GET_REGS, KVM_RUN, open_kvm  # noqa: E402
-from vsmsim.calibrate.paths import long_mode_vm, spin  # noqa: E402
+from vsmsim.calibrate.paths import busy_cpu, long_mode_vm, spin  # noqa: E402
 
 N = 16
-SPINNER = ("import os\nos.sched_setaffinity(0, {%d})\n"
-           "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True:\n    pass\n")
 
 
 def trial(kvm, cpus, gap_s, samples=200, spinner=False):
     """Median us of each of the N gets and two KVM_RUN after a wake (see the module doc)."""
-    sp = None
-    if spinner:
-        sp = subprocess.Popen([sys.executable, "-c", SPINNER % cpus[1]])
-        time.sleep(0.3)
-    try:
+    with busy_cpu(cpus[1] if spinner else None):
         with long_mode_vm(kvm, guest64.OUT_LOOP) as vm:
             fd = vm.vcpus[0].fd
             buf = vm.vcpus[0].state_buffer("regs")
@@ -73,10 +66,6 @@ def trial(kvm, cpus, gap_s, samples=200, spinner=False):
             os.close(wake)
             os.close(ready)
             return [statistics.median(c) / 1e3 for c in zip(*res[5:])]
-    finally:
-        if sp is not None:
-            sp.kill()
-            sp.wait()
 
 
 def main() -> None:

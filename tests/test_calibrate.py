@@ -81,6 +81,24 @@ def test_quick_calibration_writes_a_loadable_profile(quick_calibration, tmp_path
 
 
 @needs_kvm
+def test_quick_calibration_reports_the_variants_it_does_not_price(quick_calibration):
+    from vsmsim.calibrate.measure import cpu_pair
+    data, rows = quick_calibration
+    by_key = {r["figure"]: r for r in rows}
+    # probed before the overheads, before each state kind, after KVM_RUN; the lowest kept
+    assert by_key["host_probe"]["n"] >= 3
+    assert 0 < data["host"]["probe_ns"] <= by_key["host_probe"]["p10"]
+    if cpu_pair() is None:
+        pytest.skip("one CPU: no cross-CPU variants")
+    for key in ("handoff_futex_cross_busy", "handoff_eventfd_cross_busy",
+                "kick_parked_cross_polled"):
+        assert by_key[key]["cost"] == "" and by_key[key]["median"] > 0, key
+    assert "SCHED_IDLE" in by_key["handoff_futex_cross_busy"]["what"]
+    assert "halt-poll" in by_key["kick_parked_cross_polled"]["what"]
+    assert "past halt polling" in by_key["kick_parked_cross"]["what"]
+
+
+@needs_kvm
 def test_quick_calibration_figures_are_positive(quick_calibration):
     _data, rows = quick_calibration
     by_key = {r["figure"]: r for r in rows}

@@ -138,10 +138,10 @@ def measure_paths(kvm, repeat: int, plan, pair) -> dict:
         "after each state-ioctl kind and after KVM_RUN; the least disturbed (lowest) is "
         "recorded as probe_ns", per_run=f"each: median of {drift.ROUNDS} rounds")
     for mech in paths.MECHANISMS:
-        for cross in (False, True):
-            fig = paths.measure_handoff(mech, cross, ov, repeat, plan, pair)
+        for cross, busy in ((False, False), (True, False), (True, True)):
+            fig = paths.measure_handoff(mech, cross, ov, repeat, plan, pair, busy)
             if fig is not None:
-                out[fig.key] = fig
+                out[fig.key] = fig   # the _busy ones are reported, not costs
     for cross in (False, True):
         for fn in (paths.measure_kick, paths.measure_msi):
             fig = fn(kvm, cross, ov, repeat, plan, pair)

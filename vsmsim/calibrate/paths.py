@@ -28,9 +28,12 @@ import fcntl
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import termios
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import guest64
@@ -385,26 +388,55 @@ def _handoff_once(mechanism: str, n: int, cpus: tuple[int, int], gap_s: float) -
     return statistics.median(samples)
 
 
+#: A process that keeps one CPU runnable at the lowest priority (``SCHED_IDLE``): the
+#: target CPU of a "busy" hand-off does not go idle, and anything woken there preempts it.
+IDLE_SPINNER = ("import os\nos.sched_setaffinity(0, {%d})\n"
+                "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+                "while True:\n    pass\n")
+
+
+@contextmanager
+def busy_cpu(cpu: int | None):
+    """Keep *cpu* busy with a ``SCHED_IDLE`` spinner process while the block runs (None:
+    nothing)."""
+    if cpu is None:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", IDLE_SPINNER % cpu])
+    try:
+        time.sleep(0.2)          # started and spinning
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def measure_handoff(mechanism: str, cross: bool, ov: Overheads, repeat: int, plan: PathPlan,
-                    pair: tuple[int, int] | None) -> Figure | None:
+                    pair: tuple[int, int] | None, busy: bool = False) -> Figure | None:
     """One-way hand-off: a busy thread wakes a thread blocked on *mechanism*, from before
     the wake call to the return of the wait (both stamped with the system-wide monotonic
     clock), net of the clock and two Python calls (the wake, the wait's return). ``cross``
-    puts the threads on two CPUs (None if there is only one)."""
+    puts the threads on two CPUs (None if there is only one). ``busy`` (across CPUs only)
+    keeps the target CPU from idling with a ``SCHED_IDLE`` spinner: the hand-off to a
+    CPU that is running something else, reported as ``handoff_<mechanism>_cross_busy``."""
     if pair is None:
         if cross:
             return None
         pair = (next(iter(os.sched_getaffinity(0))),) * 2
     cpus = pair if cross else (pair[0], pair[0])
+    busy = busy and cross
     vals = []
-    for _ in range(repeat):
-        one_way = _handoff_once(mechanism, plan.handoff_samples, cpus, plan.gap_s)
-        vals.append(ov.net(one_way, 2))
-    key = f"handoff_{mechanism}" + ("_cross" if cross else "")
+    with busy_cpu(cpus[1] if busy else None):
+        for _ in range(repeat):
+            one_way = _handoff_once(mechanism, plan.handoff_samples, cpus, plan.gap_s)
+            vals.append(ov.net(one_way, 2))
+    key = f"handoff_{mechanism}" + ("_cross" if cross else "") + ("_busy" if busy else "")
     how = {"futex": "a threading.Lock released to a thread blocked acquiring it (futex)",
            "eventfd": "an eventfd written to a thread blocked reading it"}[mechanism]
     where = f"CPUs {cpus[0]} -> {cpus[1]}" if cross else f"both threads on CPU {cpus[0]}"
-    return Figure(key, vals, f"one-way hand-off: {how}; {where}; the waker busy "
+    target = ("; the target CPU kept busy by a SCHED_IDLE spinner" if busy else
+              "; the target CPU idle between wakes" if cross else "")
+    return Figure(key, vals, f"one-way hand-off: {how}; {where}{target}; the waker busy "
                   f"{plan.gap_s * 1e6:.0f} us before each wake; net of the clock and two "
                   "Python calls", per_run=f"each: median of {plan.handoff_samples} hand-offs")
 
