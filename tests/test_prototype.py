@@ -314,6 +314,7 @@ def test_drift_scales_every_measured_cost_and_only_those():
     assert one["ioctl_regs"] == 4400.0 and two["ioctl_regs"] == 8800.0   # (cost + call) x 2
     assert two["vmm_switch"] == 1400.0                                   # the VMM's own too
     assert "exit" not in two                                             # a default: as is
+    assert one["vtl_state_switch"] == 1.0                    # measured: overridden, x 1
     assert two["vtl_state_switch"] == 2.0
     work = {"vtl0": 1000.0, "vtl1": 9000.0, "service": 6000.0}
     assert placed_work(work, "same-cpu", 1.5, 2.0) == {"vtl0": 2000.0, "vtl1": 18000.0,
@@ -322,8 +323,8 @@ def test_drift_scales_every_measured_cost_and_only_those():
 
 
 def test_cross_cpu_runs_are_chunked_and_merged():
-    from vsmsim.prototype.core import cross_chunks
-    assert cross_chunks(5000) == 50 and cross_chunks(99) == 1 and cross_chunks(250) == 2
+    from vsmsim.prototype.core import chunk_count
+    assert chunk_count(5000) == 50 and chunk_count(99) == 1 and chunk_count(250) == 2
 
     def rec(n, warm, base):
         return vmm.RunRecord("apic-id-groups", "cross-cpu", n, warm,

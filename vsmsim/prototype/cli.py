@@ -113,10 +113,11 @@ def run(args) -> int:
           f"VMM's vmm_switch {res['vmm_switch_ns']:.0f} ns")
     each = ", ".join(f"{r['design']} {r['placement']} x {r.get('drift', 1.0):.3f}"
                      for r in res["rows"])
-    print(f"host speed: the probe of docs/calibration.md ({meta.get('probe_ns', 0) / 1e3:.1f} us "
-          f"in the calibration) right before each run of {CHUNK_CALLS} calls and after the last; "
-          f"every measured cost of the prediction times its median over the calibration's: "
-          f"{each}; guest work measured at x {w.get('drift', 1.0):.3f}")
+    print(f"host speed: the host-speed probe (docs/calibration.md; "
+          f"{meta.get('probe_ns', 0) / 1e3:.1f} us in the calibration) right before each run of "
+          f"{CHUNK_CALLS} calls and after the last; every measured cost of the prediction "
+          f"times the run's median probe over the calibration's: {each}; guest work "
+          f"measured at x {w.get('drift', 1.0):.3f}")
     cross = [r for r in res["rows"] if r["placement"] == "cross-cpu"]
     if cross:
         each = ", ".join(f"{r['design']} x {r['cross_cpu_slowdown']:.3f}" for r in cross)

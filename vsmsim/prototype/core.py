@@ -55,7 +55,7 @@ def prediction_overrides(design: str, placement: str, cost_ns: dict, python_call
     base = {k: (v * drift if k in measured else v) for k, v in cost_ns.items()}
     placed = dict(base)
     placed.update(placement_overrides(base, placement))
-    out = {c: base[c] for c in costs if c in measured and drift != 1.0}
+    out = {c: base[c] for c in costs if c in measured}
     out.update(placement_overrides(base, placement))
     out.update(python_overrides(placed, python_call * drift, vmm_switch * drift, costs))
     if placement == "cross-cpu":
@@ -75,7 +75,7 @@ def placed_work(work: dict, placement: str, slowdown: float, drift: float = 1.0)
 CHUNK_CALLS = 100
 
 
-def cross_chunks(calls: int) -> int:
+def chunk_count(calls: int) -> int:
     """Runs a measurement of *calls* round trips is split into."""
     return max(1, calls // CHUNK_CALLS)
 
@@ -168,7 +168,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
                 if placement == "cross-cpu" and pair[0] == pair[1]:
                     skipped.append(f"{design} {placement}: this process has one CPU")
                     continue
-                k = cross_chunks(calls)
+                k = chunk_count(calls)
                 also = " and a cross_cpu_slowdown measurement" if placement == "cross-cpu" else ""
                 say(f"running {design} {placement} ({calls} calls in {k} runs, each after a "
                     f"host-speed probe{also})")
@@ -185,11 +185,11 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
     for rec in records:
         key = f"{rec.design}/{rec.placement}"
         slow = rec.load.get("cross_cpu_slowdown", slowdown)
-        now = rec.load.get("drift", 1.0)
+        speed = rec.load.get("drift", 1.0)
         over = prediction_overrides(rec.design, rec.placement, cost_ns, python_call, vmm_switch,
-                                    slow, now, measured)
+                                    slow, speed, measured)
         over_spec = {k: f"{max(0, round(v))}ns" for k, v in over.items()}
-        placed = placed_work(work, rec.placement, slow, now)
+        placed = placed_work(work, rec.placement, slow, speed)
         guest_work = placed["vtl1"] + placed["vtl0"]
         pred = predict.simulate_roundtrip(rec.design, prof_path, over_spec, guest_work)
         plain = predict.simulate_roundtrip(rec.design, prof_path, {}, work["vtl1"] + work["vtl0"])
@@ -214,7 +214,7 @@ def run_prototypes(designs, calls: int, placements, out: Path, quick: bool = Fal
             "service_ns": work["service"], "guest_work_ns": guest_work,
             "cpus": f"{rec.cpus[0]},{rec.cpus[1]}", "load": rec.load["load"],
             "cross_cpu_slowdown": slow if rec.placement == "cross-cpu" else 1.0,
-            "drift": now,
+            "drift": speed,
         })
         priced = dict(cost_ns)
         priced.update({k: float(v[:-2]) for k, v in over_spec.items()})
