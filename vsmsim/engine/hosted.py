@@ -215,11 +215,7 @@ class HostedVP(VP):
 
     def act(self, c, fn, arg):
         if self.waiting:  # guest code cannot act while its thread waits for a CPU
-            self.sim.deferred_actions += 1
-            if c.deferred == ():
-                from collections import deque
-                c.deferred = deque()
-            c.deferred.append((fn, arg))
+            self._defer(c, fn, arg)
             return
         VP.act(self, c, fn, arg)
 

@@ -83,7 +83,7 @@ class CompiledPath:
             # the same samplers, step by step (cut() draws what segments() would)
             flat = [x for _vp, items in self._parts for x in items]
             self._steps = [(s.payer != "none", sample, t)
-                           for s, (sample, t) in zip((s for s in steps), flat)]
+                           for s, (sample, t) in zip(steps, flat)]
 
     def segments(self):
         """The segments for one traversal: a tuple of ``(is_vp, ns)`` with ns > 0."""
@@ -98,7 +98,6 @@ class CompiledPath:
             if ns > 0:
                 segs.append((is_vp, ns))
         return tuple(_merge(segs))
-
 
     def cut(self, i0: int, i1: int):
         """One traversal cut around steps [i0, i1): ``(before, ns, after)``, the segments

@@ -650,11 +650,15 @@ class VP(FusedDeliveries):
             fn(arg)
             self.dispatch()
         else:
-            self.sim.deferred_actions += 1
-            q = c.deferred
-            if q == ():
-                q = c.deferred = deque()
-            q.append((fn, arg))
+            self._defer(c, fn, arg)
+
+    def _defer(self, c: Context, fn, arg) -> None:
+        """Keep guest action ``fn(arg)`` of context *c* until *c* runs (dispatch takes it)."""
+        self.sim.deferred_actions += 1
+        q = c.deferred
+        if q == ():
+            q = c.deferred = deque()
+        q.append((fn, arg))
 
 
 __all__ = ["VP", "Context", "at"]
