@@ -75,7 +75,9 @@ class Call:
     __slots__ = ("callbacks", "_ok", "_value", "fn", "arg")
 
     def __init__(self, fn, arg=None):
-        self.callbacks = _FIRE  # shared: SimPy only ever replaces it with None
+        # Shared. run_until leaves it in place; SimPy's own step would replace it with None,
+        # which rearm and push undo (the engine's per-VP Calls only ever run in run_until).
+        self.callbacks = _FIRE
         self._ok = True
         self._value = None
         self.fn = fn
@@ -119,13 +121,19 @@ def run_until(env: Clock, end: int) -> None:
     """
     q = env.queue
     call_type = Call
-    while q and q[0][0] < end:
+    while q:
+        # Pop first and put back the one event at or past the end: one comparison per
+        # event instead of a look at the heap's head and the pop.
         now, prio, eid, ev = heappop(q)
+        if now >= end:
+            heappush(q, (now, prio, eid, ev))
+            break
         env.now = now
         env.cur_prio = prio
         env.cur_id = eid
         if ev.__class__ is call_type:
-            ev.callbacks = None
+            # Not marked processed (callbacks = None, as SimPy's step would): a Call stays
+            # ready to be pushed again, so the engine's hot paths re-arm it without a store.
             ev.fn(ev.arg)
             continue
         callbacks, ev.callbacks = ev.callbacks, None

@@ -17,8 +17,8 @@ from __future__ import annotations
 from heapq import heappush
 
 from ..record import F_SERVICE, F_VECTOR, S_EXIT, S_HANDLER
-from .clock import _FIRE, DONE
-from .work import W_HANDLER
+from .clock import DONE
+from .work import W_COMPUTE, W_HANDLER, W_NONE
 
 
 class FusedDeliveries:
@@ -41,10 +41,17 @@ class FusedDeliveries:
             return
         env = self.env
         now = env.now
-        if self.work:
+        w = self.work
+        if w == W_COMPUTE:  # the commonest: _stop_segment of background work, inlined
+            self.seg_ctx.compute_ns += now - self.seg_start
+            self.work = W_NONE
+            self.seg_ev_id = -1
+        elif w:
             self._stop_segment(now)
         self.in_oh = True
-        self._account(self.slot_exit, now)
+        self.acc[self.acc_state] += now - self.acc_since  # _account, inlined
+        self.acc_state = self.slot_exit
+        self.acc_since = now
         if self.tl:
             self._timeline(S_EXIT, now)
         t1 = now + ns
@@ -53,9 +60,7 @@ class FusedDeliveries:
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
         eid = self.seg_ev_id = next(env.ids)
-        call = self.seg_call
-        call.callbacks = _FIRE
-        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, eid, call))
+        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, eid, self.seg_call))
         if self.latent:  # an exit: latent interrupts are taken now (VP._start_job)
             self.sim.surface(self)
 

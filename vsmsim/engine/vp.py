@@ -54,7 +54,7 @@ from ..record import (
     S_WAIT,
     SW_END,
 )
-from .clock import _FIRE, DONE, Call, at
+from .clock import DONE, Call, at
 from .fusion import FusedDeliveries
 from .work import (
     OFF_EXIT,
@@ -243,9 +243,7 @@ class VP(FusedDeliveries):
         # A VP has at most one job in flight, so one Call object serves all its job ends.
         self.job_fn = fn
         self.job_arg = arg
-        call = self.job_call
-        call.callbacks = _FIRE
-        heappush(self.env.queue, (when, DONE, eid, call))
+        heappush(self.env.queue, (when, DONE, eid, self.job_call))
 
     def _job_end(self, _):
         self.in_oh = False
@@ -290,9 +288,7 @@ class VP(FusedDeliveries):
         if w == W_HANDLER or w == W_TASK:
             env = self.env
             eid = self.seg_ev_id = next(env.ids)
-            call = self.seg_call
-            call.callbacks = _FIRE
-            heappush(env.queue, (now + rem, DONE, eid, call))
+            heappush(env.queue, (now + rem, DONE, eid, self.seg_call))
         else:
             self.seg_ev_id = -1
 

@@ -130,9 +130,7 @@ class ArrivalSource:
             self.t += self.gaps.next()
             rearm(env, self.call, int(round(self.t)), self.priority)
             return
-        fire = self.fire
-        for vp in self.vps:
-            fire(vp)
+        self.fire_all()
         if w.period is not None:
             self.t += w.period
             rearm(env, self.call, self.t, self.priority)
@@ -140,6 +138,12 @@ class ArrivalSource:
             self.k += 1
             if self.k < len(self.times):
                 rearm(env, self.call, self.times[self.k], self.priority)
+
+    def fire_all(self) -> None:
+        """One arrival on every VP of the set, in set order (a period or an ``at`` time)."""
+        fire = self.fire
+        for vp in self.vps:
+            fire(vp)
 
     def fire(self, vp: int):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -32,6 +32,10 @@ class TimerSource(ArrivalSource):
         fixed = w.service.fixed
         if fixed is not None:
             self.fire = lambda vp: raise_timer(vp, vtl, vector, fixed, widx)
+            # All VPs' expiries of a period in one loop of raise_timer, without a call of
+            # the lambda each (320,000 a simulated second in bench/standard.toml).
+            vps = self.vps
+            self.fire_all = lambda: sim.raise_timers(vps, vtl, vector, fixed, widx)
         else:
             self.fire = lambda vp: raise_timer(vp, vtl, vector, service(), widx)
 
