@@ -235,7 +235,11 @@ class VP(FusedDeliveries):
         self.acc_since = now
         if self.tl:
             self._timeline(state, now)
-        self._schedule_job_end(now + ns, fn, arg, next(self.env.ids))
+        # _schedule_job_end, inlined (every exit and switch starts here)
+        self.job_fn = fn
+        self.job_arg = arg
+        env = self.env
+        heappush(env.queue, (now + ns, DONE, next(env.ids), self.job_call))
         if self.latent:
             self.sim.surface(self)
 
