@@ -110,3 +110,39 @@ def test_an_interrupt_that_joined_a_delivery_pends_when_the_fused_one_lands():
     pd.testing.assert_frame_equal(fast.interrupts, plain.interrupts)
     joined = fast.interrupts[fast.interrupts["path"] == "joined"]
     assert len(joined) == 10 and joined["coalesced"].all()
+
+
+def _tie_spec(service_ns: int, timeline: bool = False) -> dict:
+    """VP 0 runs a VTL0 timer handler of *service_ns* from 10 us; a VTL1 device interrupt
+    for VP 0 raised at 11 us reaches it (its exit begins) some microseconds later."""
+    return {"duration": 60000, "design": "vm-per-vtl", "vm": {"vps": 2, "vtls": 2},
+            "costs": {"profile": "default", "override": {}},
+            "record": {"timeline": timeline},
+            "workload": [{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 0, "vps": [0], "at": [10000],
+                          "service": service_ns, "vector": 0xEF},
+                         {"kind": "external", "vtl": 1, "vps": [0], "at": [11000],
+                          "service": 1000}]}
+
+
+def test_a_handler_ends_before_a_delivery_that_reaches_its_vp_at_that_instant():
+    """Found by a tie search: the fused delivery scheduled its handler's end when the exit
+    began, the unfused run when the handler started, so a delivery step that reached the VP
+    at the very nanosecond the handler ended, scheduled in between, came first in one run
+    and second in the other (the handler then 'ended' only after VTL1 returned, with no time
+    left). Ends of guest work now come before everything else at their nanosecond
+    (clock.WORK_END), fused or not."""
+    probe = vsmsim.simulate(_tie_spec(100000, timeline=True))
+    timer_start = int(probe.interrupts.loc[probe.interrupts["kind"] == "timer", "start_ns"].iloc[0])
+    tl = probe.timeline
+    exits = tl[(tl["vp"] == 0) & (tl["state"] == "exit") & (tl["start_ns"] > timer_start)]
+    reach = int(exits["start_ns"].iloc[0])  # VTL1's delivery reaches VP 0: its exit begins
+    service = reach - timer_start  # the handler ends at that very nanosecond
+    fused = vsmsim.simulate(_tie_spec(service))
+    with engine_sim.fast_paths(fuse=False):
+        plain = vsmsim.simulate(_tie_spec(service))
+    for res in (fused, plain):
+        timer = res.interrupts[res.interrupts["kind"] == "timer"].iloc[0]
+        assert int(timer["end_ns"]) == reach  # ended at its end, not after VTL1's return
+    pd.testing.assert_frame_equal(fused.interrupts, plain.interrupts)
+    pd.testing.assert_frame_equal(fused.residency, plain.residency)

@@ -13,10 +13,11 @@ satisfies that protocol: a function and one argument. Pushing it straight onto t
 source re-arms the same object instead of allocating a new one.
 
 Same-time order: entries with equal time run by priority, then by the order they were
-scheduled. vsmsim uses priority 1 (SimPy's NORMAL) for completions of work, transitions and
-path steps, and ``2 + (15 - vtl)`` for workload arrivals, so at one nanosecond everything
-that finishes is processed before anything new arrives, and arrivals for higher VTLs come
-before those for lower ones.
+scheduled. vsmsim uses priority 0.5 (:data:`WORK_END`, between SimPy's URGENT and NORMAL)
+for ends of guest work, 1 (SimPy's NORMAL, :data:`DONE`) for ends of transitions, exits and
+path steps, and ``2 + (15 - vtl)`` for workload arrivals, so at one nanosecond work that is
+over ends first, everything else that finishes is processed before anything new arrives,
+and arrivals for higher VTLs come before those for lower ones.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ import simpy
 from simpy.core import StopSimulation
 
 DONE = 1
+#: Heap priority of the end of a segment of guest work (a handler or a task): after SimPy's
+#: urgent events (0), before everything else at the same nanosecond (DONE and SimPy's
+#: normal events, 1). Work that has no time left is over: it ends before anything can
+#: preempt it, whenever its end was scheduled (a fused delivery schedules it earlier than
+#: the unfused handler start would: engine/fusion.py).
+WORK_END = 0.5
 
 
 def arrival_priority(vtl: int) -> int:

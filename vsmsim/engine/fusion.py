@@ -17,7 +17,7 @@ from __future__ import annotations
 from heapq import heappush
 
 from ..record import F_SERVICE, F_VECTOR, S_EXIT, S_HANDLER
-from .clock import DONE
+from .clock import DONE, WORK_END
 from .work import W_COMPUTE, W_HANDLER, W_NONE
 
 
@@ -36,7 +36,10 @@ class FusedDeliveries:
         vtl = c.vtl
         if (vtl != self.active or self.next_vtl != vtl or c.handler >= 0 or c.deferred
                 or c.joined  # others joined it on the way: they pend when it lands (land)
-                or rows[irq + F_VECTOR] >> 4 <= c.tpr):
+                or rows[irq + F_VECTOR] >> 4 <= c.tpr
+                # a handler of no time would end at the exit's end, ahead of events that
+                # the unfused run processes before that exit end (clock.WORK_END)
+                or not rows[irq + F_SERVICE]):
             self.push_job(ns, S_EXIT, self.land, irq)
             return
         env = self.env
@@ -60,7 +63,7 @@ class FusedDeliveries:
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
         eid = self.seg_ev_id = next(env.ids)
-        heappush(env.queue, (t1 + rows[irq + F_SERVICE], DONE, eid, self.seg_call))
+        heappush(env.queue, (t1 + rows[irq + F_SERVICE], WORK_END, eid, self.seg_call))
         if self.latent:  # an exit: latent interrupts are taken now (VP._start_job)
             self.sim.surface(self)
 

@@ -54,7 +54,7 @@ from ..record import (
     S_WAIT,
     SW_END,
 )
-from .clock import DONE, Call, at
+from .clock import DONE, WORK_END, Call, at
 from .fusion import FusedDeliveries
 from .work import (
     OFF_EXIT,
@@ -292,7 +292,7 @@ class VP(FusedDeliveries):
         if w == W_HANDLER or w == W_TASK:
             env = self.env
             eid = self.seg_ev_id = next(env.ids)
-            heappush(env.queue, (now + rem, DONE, eid, self.seg_call))
+            heappush(env.queue, (now + rem, WORK_END, eid, self.seg_call))
         else:
             self.seg_ev_id = -1
 
