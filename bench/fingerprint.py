@@ -9,8 +9,9 @@ Usage::
 An optimisation of the engine must keep every result table identical. The corpus: the
 standard workload at 4, 64 and (without ``--quick``) 1,024 VPs for a few milliseconds;
 the TOML scenario files under every built-in design; the fast-path equivalence scenario
-of the tests with jittered costs; and random scenarios (seeded, every workload kind,
-1-4 VPs, 1-3 VTLs). A fingerprint is the SHA-256 of the interrupts, switches and
+of the tests with jittered costs; random scenarios (seeded, every workload kind,
+1-4 VPs, 1-3 VTLs); and the host layer: the equivalence scenario on 3 free CPUs under
+every design, and random scenarios on a random ``[host]``. A fingerprint is the SHA-256 of the interrupts, switches and
 residency tables and the counters. The tests check the fast paths against the generic
 ones on their own (tests/test_engine_equivalence.py); this is the wider net.
 """
@@ -86,6 +87,23 @@ def random_scenario(k: int) -> dict:
             "vm": {"vps": n, "vtls": nvtl}, "workload": workloads, "context": contexts}
 
 
+def random_hosted(k: int) -> dict:
+    """:func:`random_scenario` *k* on a random ``[host]`` (placement, CPUs, policy,
+    halt-polling, noise), the same for the same *k*."""
+    r = random.Random(1000 + k)
+    d = random_scenario(k)
+    d["host"] = {"placement": r.choice(["pinned", "vp-shared", "free"]),
+                 "cpus": r.randint(1, 4), "policy": r.choice(["fair", "fifo"]),
+                 "halt_poll": r.choice([0, 20_000, 200_000]),
+                 "latency": r.choice([600_000, 6_000_000]),
+                 "min_granularity": r.choice([75_000, 750_000])}
+    if r.random() < 0.5:
+        d["host"]["noise"] = [{"utilisation": r.choice([0.1, 0.5]), "burst": "100us"}]
+    d["costs"] = {"profile": "default", "override": {"cstate_exit": r.choice([0, 5000]),
+                                                     "migration": r.choice([0, 3000])}}
+    return d
+
+
 def corpus(quick: bool):
     std = ROOT / "bench" / "standard.toml"
     for vps in (4, 64) if quick else (4, 64, 1024):
@@ -101,6 +119,13 @@ def corpus(quick: bool):
         yield f"mixed-{d}", mixed(d, i + 1)
     for k in range(20 if quick else 150):
         yield f"random-{k}", vsmsim.Scenario.model_validate(random_scenario(k))
+    # The host layer's VP (engine/hosted.py) overrides some of the VP's steps: an
+    # optimisation of those must keep its tables too.
+    for i, d in enumerate(BUILTIN_DESIGNS if not quick else BUILTIN_DESIGNS[:2]):
+        yield f"mixed-hosted-{d}", mixed(d, i + 1).with_overrides(
+            {"host": {"placement": "free", "cpus": 3}})
+    for k in range(5 if quick else 40):
+        yield f"random-hosted-{k}", vsmsim.Scenario.model_validate(random_hosted(k))
 
 
 def fingerprint(res) -> str:

@@ -112,16 +112,17 @@ def test_an_interrupt_that_joined_a_delivery_pends_when_the_fused_one_lands():
     assert len(joined) == 10 and joined["coalesced"].all()
 
 
-def _tie_spec(service_ns: int, timeline: bool = False) -> dict:
-    """VP 0 runs a VTL0 timer handler of *service_ns* from 10 us; a VTL1 device interrupt
-    for VP 0 raised at 11 us reaches it (its exit begins) some microseconds later."""
+def _tie_spec(service_ns: int, timeline: bool = False, ext_at: int = 11000) -> dict:
+    """VP 0 runs a VTL0 timer handler of *service_ns* from 10 us (once its exit, ~2 us, is
+    over); a VTL1 device interrupt for VP 0 raised at *ext_at* ns reaches it (its exit
+    begins) some microseconds later."""
     return {"duration": 60000, "design": "vm-per-vtl", "vm": {"vps": 2, "vtls": 2},
             "costs": {"profile": "default", "override": {}},
             "record": {"timeline": timeline},
             "workload": [{"kind": "compute", "vtl": 0},
                          {"kind": "timer", "vtl": 0, "vps": [0], "at": [10000],
                           "service": service_ns, "vector": 0xEF},
-                         {"kind": "external", "vtl": 1, "vps": [0], "at": [11000],
+                         {"kind": "external", "vtl": 1, "vps": [0], "at": [ext_at],
                           "service": 1000}]}
 
 
@@ -146,3 +147,31 @@ def test_a_handler_ends_before_a_delivery_that_reaches_its_vp_at_that_instant():
         assert int(timer["end_ns"]) == reach  # ended at its end, not after VTL1's return
     pd.testing.assert_frame_equal(fused.interrupts, plain.interrupts)
     pd.testing.assert_frame_equal(fused.residency, plain.residency)
+
+
+@pytest.mark.parametrize("design", ["vm-per-vtl", "apic-id-groups", "apic-namespaces",
+                                    "planes", "planes-inkernel"])
+def test_ties_of_a_handler_end_with_what_reaches_its_vp(design):
+    """The same tie, built on purpose under every design: the timer's handler ends exactly
+    when (and 1 ns before and after) each of the next state changes of VP 0 begins (the
+    VTL1 device interrupt's exit, switch...); every fast path on and all off give the same
+    tables."""
+    def spec(service, timeline=False):
+        d = _tie_spec(service, timeline)
+        d["design"] = design
+        return d
+
+    probe = vsmsim.simulate(spec(100000, timeline=True))
+    start = int(probe.interrupts.loc[probe.interrupts["kind"] == "timer", "start_ns"].iloc[0])
+    tl = probe.timeline
+    later = tl[(tl["vp"] == 0) & (tl["start_ns"] > start) & (tl["state"] != "handler")]
+    instants = sorted(set(later["start_ns"].astype(int)))[:3]
+    assert instants  # the device interrupt does reach VP 0 while the handler runs
+    for reach in instants:
+        for service in (reach - start - 1, reach - start, reach - start + 1):
+            fast = vsmsim.simulate(spec(service))
+            with engine_sim.fast_paths(all=False):
+                plain = vsmsim.simulate(spec(service))
+            pd.testing.assert_frame_equal(fast.interrupts, plain.interrupts)
+            pd.testing.assert_frame_equal(fast.switches, plain.switches)
+            pd.testing.assert_frame_equal(fast.residency, plain.residency)

@@ -3,7 +3,6 @@ checks of the scheduler and the switch costs, invariants, determinism and bad in
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 
@@ -246,17 +245,7 @@ def test_fair_does_not_preempt_inside_the_wakeup_granularity():
 
 # ---------------------------------------------------------------- invariants, determinism
 def _random_hosted(k: int) -> dict:
-    r = random.Random(1000 + k)
-    d = fp.random_scenario(k)
-    d["host"] = {"placement": r.choice(["pinned", "vp-shared", "free"]),
-                 "cpus": r.randint(1, 4), "policy": r.choice(["fair", "fifo"]),
-                 "halt_poll": r.choice([0, 20_000, 200_000]),
-                 "latency": r.choice([600_000, 6_000_000]),
-                 "min_granularity": r.choice([75_000, 750_000])}
-    if r.random() < 0.5:
-        d["host"]["noise"] = [{"utilisation": r.choice([0.1, 0.5]), "burst": "100us"}]
-    d["costs"] = {"profile": "default", "override": {"cstate_exit": r.choice([0, 5000]),
-                                                     "migration": r.choice([0, 3000])}}
+    d = fp.random_hosted(k)
     d["record"] = {"timeline": True}
     return d
 

@@ -235,11 +235,8 @@ class VP(FusedDeliveries):
         self.acc_since = now
         if self.tl:
             self._timeline(state, now)
-        # _schedule_job_end, inlined (every exit and switch starts here)
-        self.job_fn = fn
-        self.job_arg = arg
-        env = self.env
-        heappush(env.queue, (now + ns, DONE, next(env.ids), self.job_call))
+        # Through _schedule_job_end, not inlined: the host layer's HostedVP overrides it.
+        self._schedule_job_end(now + ns, fn, arg, next(self.env.ids))
         if self.latent:
             self.sim.surface(self)
 
