@@ -51,7 +51,8 @@ _SWITCH = Struct(f"={NSW}q")
 _PACK_ROW, _PACK_ROW_INTO = _ROW.pack, _ROW.pack_into
 _PACK_SWITCH, _PACK_SWITCH_INTO = _SWITCH.pack, _SWITCH.pack_into
 #: One interrupt row (the FIELDS, in order) as bytes to append to ``Recorder.rows``: what
-#: ``Recorder.new_interrupt`` does, for the engine's one inlined use (``raise_timer``).
+#: ``Recorder.new_interrupt`` does, for the engine's one inlined use
+#: (``Simulation.raise_timers``).
 pack_row = _PACK_ROW
 #: Record modes (``record.tables``).
 TABLE_MODES = ("all", "stream", "summary")

@@ -1,6 +1,7 @@
 """``kind = "timer"``: LAPIC timer expiries of context (vp, vtl).
 
-Engine hook: ``sim.raise_timer(vp, vtl, vector, service_ns, widx)``.
+Engine hooks: ``sim.raise_timer(vp, vtl, vector, service_ns, widx)``, and for a fixed
+service ``sim.raise_timers(vps, ...)``: a period's expiries on every VP in one call.
 """
 
 from __future__ import annotations
