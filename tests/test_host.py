@@ -507,3 +507,19 @@ def test_show_design_marks_the_host_steps():
     call = text.split("switch.call")[1].split("switch.return")[0]
     assert call.count("[host: hand-off]") == 1 and "kick_parked" in call.split("[host")[-2]
     assert "[host: errand on the target VTL's thread]" in text.split("deliver.inactive ")[1]
+
+
+def test_explain_names_the_host_steps_as_show_design_does():
+    """explain and show design word a step's host role alike (designs.host_role)."""
+    from vsmsim.explain import explain_text, path_steps
+    sc = vsmsim.load_scenario(fp.MIXED).with_overrides(
+        {"duration": "2ms", "host": {"placement": "free", "cpus": 2}})
+    res = vsmsim.simulate(sc)
+    ints = res.interrupts
+    irq = int(ints[(ints["vtl"] == 1) & (ints["path"] == "deliver.inactive.timer")
+                   & ints["start_ns"].notna()]["id"].iloc[0])
+    assert "(host: errand on the target VTL's thread)" in explain_text(res, irq)
+    roles = [st.on for st in path_steps(res, "switch.call")]
+    assert roles.count("hand-off") == 1
+    plain = vsmsim.simulate(sc.with_overrides({"host": None}))
+    assert all(st.on == "" for st in path_steps(plain, "switch.call"))

@@ -117,6 +117,16 @@ class DesignError(InputError):
     """A design that cannot be used; the message names the table, the key and what is allowed."""
 
 
+def host_role(handoff, errand) -> str:
+    """Where a step runs under a ``[host]`` section, in words ("" for the VP's own thread):
+    what ``show design`` and ``explain`` print beside it (docs/host.md)."""
+    if handoff:
+        return "hand-off"
+    if errand == "vmm":
+        return "errand on the VMM thread"
+    return "errand on the target VTL's thread" if errand else ""
+
+
 @dataclass(frozen=True)
 class Step:
     """One costed step of a path: ``times`` x cost ``cost``, paid by ``payer``."""
@@ -128,6 +138,11 @@ class Step:
     handoff: bool = False  # the host layer's hand-off point (docs/host.md)
     errand: object = False  # host layer: True, on the target VTL's own (parked) thread;
     #                         "vmm": on the VMM's main thread (docs/host.md)
+
+    @property
+    def host_role(self) -> str:
+        """:func:`host_role` of this step."""
+        return host_role(self.handoff, self.errand)
 
 
 @dataclass(frozen=True, eq=True)

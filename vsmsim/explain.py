@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .costs import load_profile
+from .designs import host_role
 from .errors import InputError
 
 
@@ -36,7 +37,7 @@ class PathStep:
     times: int
     ns: float
     counters: dict
-    on: str = ""  # with a host layer: "hand-off" or the errand's thread (docs/host.md)
+    on: str = ""  # with a host layer: designs.host_role, "hand-off" or an errand's thread
 
 
 def _times(t, n: int, v: int) -> int:
@@ -58,14 +59,7 @@ def path_steps(result, path: str) -> list[PathStep]:
         times = _times(st.get("times", 1), n, v)
         counts = {k: _times(a, n, v) for k, a in (st.get("count") or {}).items()}
         mean = prof.mean(st["cost"]) if prof is not None else float("nan")
-        on = ""
-        if hosted:
-            if st.get("handoff"):
-                on = "hand-off between host threads"
-            elif st.get("errand") == "vmm":
-                on = "errand on the VMM's thread"
-            elif st.get("errand"):
-                on = "errand on the target VTL's thread"
+        on = host_role(st.get("handoff"), st.get("errand")) if hosted else ""
         steps.append(PathStep(path, st["cost"], st["payer"], times, mean * times, counts, on))
     return steps
 
@@ -186,7 +180,7 @@ def explain_text(result, irq_id: int) -> str:
             x = f" x{st.times}" if st.times != 1 else ""
             who = "no VP (latency only)" if st.payer == "none" else f"paid by {st.payer}"
             if st.on:
-                who += f" ({st.on})"
+                who += f" (host: {st.on})"
             lines.append(f"      {st.path}: {st.cost}{x}, {who}, {st.ns:,.0f} ns, counters {cnt}")
         else:
             t = f"{e['t_ns']:>12,} ns" if e["t_ns"] is not None else " " * 15

@@ -274,9 +274,7 @@ def design_text(design, profile=None) -> str:
             cnt = ", ".join(f"{k} +{a}" for k, a in st.count) or "-"
             times = f"x{st.times}" if st.times != 1 else ""
             ns = prof.mean(st.cost)
-            host = ("  [host: hand-off]" if st.handoff else
-                    "  [host: errand on the VMM thread]" if st.errand == "vmm" else
-                    "  [host: errand on the target VTL's thread]" if st.errand else "")
+            host = f"  [host: {st.host_role}]" if st.host_role else ""
             lines.append(f"    {st.cost:{w}} {times:>5} {st.payer:8} {ns:>8,.0f} ns  {cnt}{host}")
     return "\n".join(lines)
 

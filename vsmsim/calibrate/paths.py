@@ -748,7 +748,6 @@ def measure_cross_slowdown(kvm: Kvm, repeat: int, pair,
         times: list[int] = []        # the peer's turns of the current block
         stop, failure = [False], []
 
-        work = timed_work
         def peer():
             try:
                 cpu = None
@@ -761,7 +760,7 @@ def measure_cross_slowdown(kvm: Kvm, repeat: int, pair,
                         os.sched_setaffinity(0, {cpu})
                         to_a.release()
                         continue
-                    times.append(work(fd_b, work_b))
+                    times.append(timed_work(fd_b, work_b))
                     spin(gap_s)
                     to_a.release()
             except BaseException as e:  # noqa: BLE001 - handed to the measuring thread
@@ -783,7 +782,7 @@ def measure_cross_slowdown(kvm: Kvm, repeat: int, pair,
                         del times[:]
                         mine = []
                         for _t in range(WAKE_COLD_TURNS + 2):
-                            mine.append(work(fd_a, work_a))
+                            mine.append(timed_work(fd_a, work_a))
                             spin(gap_s)
                             to_b.release()
                             to_a.acquire()

@@ -53,10 +53,10 @@ def prediction_overrides(design: str, placement: str, cost_ns: dict, python_call
     work between hand-offs times *slowdown* (``cross_cpu_slowdown``)."""
     costs = _switch_costs(design)
     base = {k: (v * drift if k in measured else v) for k, v in cost_ns.items()}
-    placed = dict(base)
-    placed.update(placement_overrides(base, placement))
+    moved = placement_overrides(base, placement)
+    placed = {**base, **moved}
     out = {c: base[c] for c in costs if c in measured}
-    out.update(placement_overrides(base, placement))
+    out.update(moved)
     out.update(python_overrides(placed, python_call * drift, vmm_switch * drift, costs))
     if placement == "cross-cpu":
         out = slowed(out, base, costs, slowdown)
