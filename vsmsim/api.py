@@ -25,7 +25,9 @@ def simulate(scenario, *, debug: bool = False, baseline: bool = False,
     With *debug*, the engine asserts its invariants while it runs (slower). With
     *baseline*, VSM-off is simulated too and the result's summary gains ``vtl0_tax``.
     *progress*: ``True`` for a tqdm bar on stderr (simulated ms), or a callable
-    ``progress(done_ns, total_ns)``.
+    ``progress(done_ns, total_ns)``. While the engine runs, Python's garbage collector
+    collects its young generation less often; its thresholds are put back afterwards
+    (``vsmsim/engine/collector.py``).
     """
     sc = _as_scenario(scenario)
     bar = None

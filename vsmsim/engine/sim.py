@@ -43,6 +43,7 @@ from ..record import (
 )
 from ..workloads import build_sources
 from .clock import DONE, Clock, at, run_until
+from .collector import fewer_collections
 from .harvest import snapshot
 from .paths import compile_design
 from .posting import posting
@@ -636,13 +637,14 @@ class Simulation:
         if self.sc.warmup > 0:
             at(self.env, self.sc.warmup, self._snapshot, None, priority=0)
         try:
-            if progress is None:
-                run_until(self.env, end)
-            else:
-                step = max(end // 100, 1)
-                for t in range(step, end + step, step):
-                    run_until(self.env, min(t, end))
-                    progress(min(t, end), end)
+            with fewer_collections():  # engine/collector.py: why
+                if progress is None:
+                    run_until(self.env, end)
+                else:
+                    step = max(end // 100, 1)
+                    for t in range(step, end + step, step):
+                        run_until(self.env, min(t, end))
+                        progress(min(t, end), end)
         except BaseException:
             if self.sink is not None:
                 self.sink.discard()  # no half-written stream left behind
