@@ -124,7 +124,8 @@ def run_until(env: Clock, end: int) -> None:
     (the event's remaining callbacks are rescheduled and the exception propagates), minus
     two Python calls per event for vsmsim's own :class:`Call` entries (measured: ~5 % of
     the run time of the standard workload). SimPy's processes and events scheduled by guest
-    programs run unchanged.
+    programs run unchanged. Afterwards ``cur_prio`` and ``cur_id`` are -1: the clock stands
+    at *end*, ahead of every event of that nanosecond.
     """
     q = env.queue
     call_type = Call
@@ -156,3 +157,7 @@ def run_until(env: Clock, end: int) -> None:
             exc.__cause__ = ev._value
             raise exc
     env.now = end
+    # Nothing of the instant *end* has run: what is settled now (a fused delivery at the
+    # run's end, VP.finish) must see the clock ahead of every event of that nanosecond.
+    env.cur_prio = -1
+    env.cur_id = -1
