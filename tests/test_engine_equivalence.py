@@ -63,6 +63,7 @@ def test_fast_paths_are_taken_and_switchable():
     real_sent = engine_sim.Simulation._sent
     real_back = engine_vp.VP._back_to_compute
     real_take = engine_sim.Simulation._take
+    real_etp = engine_vp.VP.exit_then_pend
 
     def take(self, vp, c, path, irq, sit):  # the inline timer delivery skips it
         counts["take"] = counts.get("take", 0) + 1
@@ -77,8 +78,13 @@ def test_fast_paths_are_taken_and_switchable():
         counts["resume"] = counts.get("resume", 0) + ok
         return ok
 
+    def etp(self, ns, irq, c):  # a handler whose end is left to settle (LAZY_END)
+        real_etp(self, ns, irq, c)
+        counts["lazy"] = counts.get("lazy", 0) + (self.fuse_irq == irq and self.fuse_lazy)
+
     engine_sim.Simulation._sent, engine_vp.VP._back_to_compute = sent, back
     engine_sim.Simulation._take = take
+    engine_vp.VP.exit_then_pend = etp
     try:
         vsmsim.simulate(sc)
         on = dict(counts)
@@ -89,8 +95,9 @@ def test_fast_paths_are_taken_and_switchable():
     finally:
         engine_sim.Simulation._sent, engine_vp.VP._back_to_compute = real_sent, real_back
         engine_sim.Simulation._take = real_take
-    assert on["ipi"] > 100 and on["resume"] > 100
-    assert off.get("ipi", 0) == 0 and off.get("resume", 0) == 0
+        engine_vp.VP.exit_then_pend = real_etp
+    assert on["ipi"] > 100 and on["resume"] > 100 and on["lazy"] > 100
+    assert off.get("ipi", 0) == 0 and off.get("resume", 0) == 0 and off.get("lazy", 0) == 0
     assert off["take"] > on["take"] + 100  # timers delivered inline when it is on
     with pytest.raises(ValueError):
         with engine_sim.fast_paths(bogus=False):
@@ -177,6 +184,18 @@ def test_ties_of_a_handler_end_with_what_reaches_its_vp(design):
             pd.testing.assert_frame_equal(fast.residency, plain.residency)
 
 
+def _one_timer_spec(design: str, duration: int, warmup: int = 0) -> dict:
+    """VP 0 computes and takes one VTL0 timer at 10 us (2 us handler); a device interrupt
+    for VP 1 at 10,001 ns is an event drawn after VP 0's exit began that leaves VP 0 alone."""
+    return {"duration": duration, "warmup": warmup, "design": design,
+            "vm": {"vps": 2, "vtls": 2}, "costs": {"profile": "default", "override": {}},
+            "workload": [{"kind": "compute", "vtl": 0},
+                         {"kind": "timer", "vtl": 0, "vps": [0], "at": [10000],
+                          "service": 2000, "vector": 0xEF},
+                         {"kind": "external", "vtl": 0, "vps": [1], "at": [10001],
+                          "service": 1000}]}
+
+
 @pytest.mark.parametrize("design", ["vm-per-vtl", "apic-id-groups", "apic-namespaces",
                                     "planes", "planes-inkernel"])
 def test_a_delivery_whose_exit_ends_at_the_runs_end(design):
@@ -186,13 +205,7 @@ def test_a_delivery_whose_exit_ends_at_the_runs_end(design):
     counted as a handler started at the end, which the unfused run never reaches (events
     at the end are not run)."""
     def spec(duration):
-        return {"duration": duration, "design": design, "vm": {"vps": 2, "vtls": 2},
-                "costs": {"profile": "default", "override": {}},
-                "workload": [{"kind": "compute", "vtl": 0},
-                             {"kind": "timer", "vtl": 0, "vps": [0], "at": [10000],
-                              "service": 2000, "vector": 0xEF},
-                             {"kind": "external", "vtl": 0, "vps": [1], "at": [10001],
-                              "service": 1000}]}
+        return _one_timer_spec(design, duration)
 
     probe = vsmsim.simulate(spec(60000)).interrupts
     start = int(probe.loc[probe["kind"] == "timer", "start_ns"].iloc[0])  # the exit's end
@@ -205,3 +218,28 @@ def test_a_delivery_whose_exit_ends_at_the_runs_end(design):
         assert pd.isna(timer["start_ns"]) == (duration <= start)
         pd.testing.assert_frame_equal(fast.interrupts, plain.interrupts)
         pd.testing.assert_frame_equal(fast.residency, plain.residency)
+
+
+@pytest.mark.parametrize("design", ["vm-per-vtl", "apic-id-groups", "apic-namespaces",
+                                    "planes", "planes-inkernel"])
+def test_a_lazy_handler_end_at_the_runs_end_and_at_the_warmups(design):
+    """A handler whose end is left to settle (fusion.LAZY_END) ends exactly at the run's
+    end (not run: still in service) and exactly at the end of the warm-up (the snapshot
+    comes first at its nanosecond), and 1 ns either side: lazy ends on, off, and every
+    fast path off give the same tables."""
+    def spec(duration, warmup=0):
+        return _one_timer_spec(design, duration, warmup)
+
+    probe = vsmsim.simulate(spec(60000)).interrupts
+    end = int(probe.loc[probe["kind"] == "timer", "end_ns"].iloc[0])  # the handler's end
+    for d in (end - 1, end, end + 1):
+        for sc in (spec(d), spec(60000, warmup=d)):
+            lazy = vsmsim.simulate(sc)
+            with engine_sim.fast_paths(lazy=False):
+                eager = vsmsim.simulate(sc)
+            with engine_sim.fast_paths(all=False):
+                plain = vsmsim.simulate(sc)
+            for other in (eager, plain):
+                pd.testing.assert_frame_equal(lazy.interrupts, other.interrupts)
+                pd.testing.assert_frame_equal(lazy.residency, other.residency)
+                assert lazy.counters == other.counters

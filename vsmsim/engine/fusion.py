@@ -10,15 +10,26 @@ so a fused run is event-for-event the same as an unfused one.
 Measured on the standard workload (bench/): it removes a quarter of the SimPy events; the
 differential test (tests/test_engine_equivalence.py) checks that fused and unfused runs
 give the same tables row for row.
+
+Lazy ends (``LAZY_END``, the fast path ``lazy``): when the handler's end would only send
+the VP back to its background compute (what ``VP._back_to_compute`` does: nothing else
+pending, queued or due then, which cannot change without touching the VP), its end is
+not scheduled at all. The VP stays in the fused state until something touches it (the
+next expiry of its timer, mostly) or the run ends, and :meth:`FusedDeliveries.settle`
+then books the handler's end and the compute since, at the time and in the same-instant
+order the scheduled end would have had (its event id is drawn all the same). That saves
+the event and, with many VPs whose timers share an instant, a walk over all of them.
 """
 
 from __future__ import annotations
 
 from heapq import heappush
 
-from ..record import F_SERVICE, F_VECTOR, S_EXIT, S_HANDLER
-from .clock import DONE, WORK_END
+from ..record import F_END, F_SERVICE, F_START, F_SWITCHED, F_VECTOR, S_EXIT, S_HANDLER
+from .clock import DONE, WORK_END, push
 from .work import W_COMPUTE, W_HANDLER, W_NONE
+
+LAZY_END = True
 
 
 class FusedDeliveries:
@@ -63,14 +74,57 @@ class FusedDeliveries:
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
         eid = self.seg_ev_id = next(env.ids)
-        heappush(env.queue, (t1 + rows[irq + F_SERVICE], WORK_END, eid, self.seg_call))
+        # Lazy end: the handler's end would only send the VP back to compute (the tests of
+        # VP._back_to_compute, none of which can change before the VP is touched again).
+        lazy = (LAZY_END and c.compute and not c.irr_mask and not c.ret_req
+                and not c.prog_pending and c.task_rem < 0 and not self.tl
+                and not self.sim.rec.recycle)
+        if lazy:
+            for h in self.above[vtl]:  # dispatch's first test: nothing deliverable above
+                m = h.irr_mask
+                if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
+                    lazy = False
+                    break
+        if lazy:
+            self.fuse_lazy = True
+        else:
+            heappush(env.queue, (t1 + rows[irq + F_SERVICE], WORK_END, eid, self.seg_call))
         if self.latent:  # an exit: latent interrupts are taken now (VP._start_job)
             self.sim.surface(self)
+
+    def fused_end(self, te: int):
+        """Book a fused delivery that ran undisturbed, its handler ending at *te* (ns); return
+        its context. The caller decides what the VP does next."""
+        irq = self.fuse_irq
+        self.fuse_irq = -1
+        c = self.fuse_ctx
+        c.inflight -= 1
+        t1 = self.fuse_t1
+        self.in_oh = False
+        self.acc[self.acc_state] += t1 - self.acc_since
+        self.acc[c.vtl] += te - t1
+        self.acc_state = c.vtl
+        self.acc_since = te
+        rec = self.sim.rec
+        rows = rec.rows
+        rows[irq + F_START] = t1
+        rows[irq + F_END] = te
+        if c.entered_irq:
+            rows[irq + F_SWITCHED] = 1
+            c.entered_irq = False
+        if self.tl:
+            self._timeline(S_HANDLER, t1, irq)
+            self.tl_vtl = c.vtl
+        if rec.recycle:
+            rec.done(irq)
+        self.seg_ev_id = -1
+        return c
 
     def settle(self, now: int) -> None:
         """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
         t1 = self.fuse_t1
         env = self.env
+        lazy, self.fuse_lazy = self.fuse_lazy, False
         if now < t1 or (now == t1 and (env.cur_prio, env.cur_id) < (DONE, self.fuse_seq)):
             # Something happens before the handler would start: back to an ordinary job.
             irq = self.fuse_irq
@@ -78,8 +132,19 @@ class FusedDeliveries:
             self.seg_ev_id = -1  # the fused completion is stale now
             self._schedule_job_end(t1, self.land, irq, self.fuse_seq)
             return
-        # The handler started at t1 and has been running since.
         irq = self.fuse_irq
+        if lazy:
+            te = t1 + self.sim.rec.rows[irq + F_SERVICE]
+            eid = self.seg_ev_id
+            if now > te or (now == te and (WORK_END, eid) < (env.cur_prio, env.cur_id)):
+                # Its end came first: what _seg_end and _back_to_compute did at te.
+                c = self.fused_end(te)
+                self.work = W_COMPUTE
+                self.seg_ctx = c
+                self.seg_start = te
+                return
+            push(env, te, eid, self.seg_call, WORK_END)  # the end it stands for, now due
+        # The handler started at t1 and has been running since.
         self.fuse_irq = -1
         c = self.fuse_ctx
         c.inflight -= 1  # the delivery landed at t1

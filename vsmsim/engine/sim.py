@@ -63,7 +63,8 @@ FAST_IPI = True
 #: The fast paths by name: (module, flag). Each short-cuts a generic path and must give
 #: the same tables; :func:`fast_paths` switches them for the differential tests.
 FAST_PATHS = {"fuse": ("sim", "FUSE"), "timer": ("sim", "FAST_TIMER"),
-              "ipi": ("sim", "FAST_IPI"), "resume": ("vp", "FAST_RESUME")}
+              "ipi": ("sim", "FAST_IPI"), "resume": ("vp", "FAST_RESUME"),
+              "lazy": ("fusion", "LAZY_END")}
 
 
 @contextmanager
@@ -72,8 +73,9 @@ def fast_paths(**on):
     example ``fast_paths(fuse=False)``; ``fast_paths(all=False)`` turns every one off."""
     import sys
 
+    from . import fusion as fusion_mod
     from . import vp as vp_mod
-    mods = {"sim": sys.modules[__name__], "vp": vp_mod}
+    mods = {"sim": sys.modules[__name__], "vp": vp_mod, "fusion": fusion_mod}
     want = {k: on.get(k, on.get("all", True)) for k in FAST_PATHS}
     bad = set(on) - set(FAST_PATHS) - {"all"}
     if bad:
@@ -400,6 +402,8 @@ class Simulation:
         fast = FUSE and FAST_TIMER
         for vp_idx in vp_idxs:
             vp = vps[vp_idx]
+            if vp.fuse_lazy:
+                vp.settle(now)  # its last delivery's handler has ended by now (engine/fusion.py)
             c = vp.ctxs[vtl]
             if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active) or (
                     odd_above and vtl > vp.next_vtl and (self.latent or (

@@ -129,7 +129,7 @@ class VP(FusedDeliveries):
                  "oh_q", "work", "seg_ctx", "seg_start", "seg_ev_id", "seg_call", "dispatching", "again",
                  "above",
                  "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable", "latent",
-                 "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "job_call", "job_fn",
+                 "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "fuse_lazy", "job_call", "job_fn",
                  "job_arg")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
@@ -178,6 +178,7 @@ class VP(FusedDeliveries):
         self.fuse_t1 = 0
         self.fuse_seq = 0
         self.fuse_ctx = None
+        self.fuse_lazy = False   # its handler's end is not scheduled: settled when touched
         self.job_call = Call(self._job_end)
         self.job_fn = None
         self.job_arg = None
@@ -297,31 +298,9 @@ class VP(FusedDeliveries):
         if self.env.cur_id != self.seg_ev_id:
             return  # preempted: this completion is stale
         now = self.env.now
-        irq = self.fuse_irq
-        if irq >= 0:
+        if self.fuse_irq >= 0:
             # A fused delivery ran undisturbed: its exit, then its whole handler.
-            self.fuse_irq = -1
-            c = self.fuse_ctx
-            c.inflight -= 1
-            t1 = self.fuse_t1
-            self.in_oh = False
-            self.acc[self.acc_state] += t1 - self.acc_since
-            self.acc[c.vtl] += now - t1
-            self.acc_state = c.vtl
-            self.acc_since = now
-            rec = self.sim.rec
-            rows = rec.rows
-            rows[irq + F_START] = t1
-            rows[irq + F_END] = now
-            if c.entered_irq:
-                rows[irq + F_SWITCHED] = 1
-                c.entered_irq = False
-            if self.tl:
-                self._timeline(S_HANDLER, t1, irq)
-                self.tl_vtl = c.vtl
-            if rec.recycle:
-                rec.done(irq)
-            self.seg_ev_id = -1
+            c = self.fused_end(now)
             # What dispatch would do next, in its commonest case: back to this VTL's
             # background work. Anything else goes through dispatch (and the differential
             # test checks this shortcut against it).
