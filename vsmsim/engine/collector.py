@@ -1,7 +1,9 @@
 """Python's cyclic garbage collector during a run: fewer young-generation collections.
 
 The engine frees its per-event objects (heap entries, argument tuples) by reference
-counting; it creates no garbage cycles per event. The collector still counts them: its
+counting; it creates no garbage cycles per event (after the standard workload for 10 or
+for 100 simulated ms with the collector off, ``gc.collect()`` finds the same ~1,700
+unreachable objects: set-up and tables). The collector still counts them: its
 young generation is collected whenever 700 more container objects exist than at the last
 collection. When many VPs' timers share an instant (every VP's timer at phase 0, the
 benchmark's standard workload), one expiry puts an entry per VP on the event heap at once:
@@ -16,8 +18,8 @@ without, 33 at 64 VPs either way), and 2.7 % of the instructions.
 During :meth:`vsmsim.engine.sim.Simulation.run` the young generation's threshold is
 therefore raised to :data:`YOUNG_THRESHOLD` (unless it is higher already, or the collector
 is disabled) and put back afterwards, also when the run fails. Garbage cycles that a guest
-program creates are still collected, after at most that many net new objects (about
-10 MB). Nested and concurrent runs in one process (threads) share one raise: the first to
+program creates are still collected, after at most that many net new objects (some
+10 MB, inferred at ~100 bytes each). Nested and concurrent runs in one process (threads) share one raise: the first to
 start saves the thresholds, the last to end restores them, unless the user changed them
 in between.
 """
