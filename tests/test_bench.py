@@ -124,3 +124,19 @@ def test_report_reprints_saved_json(quick, tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "| figure | value |" in p.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--vps", "0"], "--vps 0: allowed 1 to 4096"),
+    (["--vps", "8", "--spread", "9"], "--spread 9: allowed 1 to --vps (8)"),
+    (["--long", "1ms"], "--long 1ms must be longer than --short 1ms"),
+    (["--short", "5xs"], "--short '5xs'"),
+    (["--drop", "4"], "--drop [4]: allowed 0 to 3"),
+])
+def test_instruction_counter_refuses_bad_options_in_one_line(args, says):
+    """bench/instructions.py checks its options before it looks for valgrind."""
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "instructions.py"), *args],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], p.stderr
