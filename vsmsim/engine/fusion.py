@@ -74,18 +74,9 @@ class FusedDeliveries:
         self.fuse_ctx = c
         self.fuse_seq = next(env.ids)  # the id the unfused job end would have had
         eid = self.seg_ev_id = next(env.ids)
-        # Lazy end: the handler's end would only send the VP back to compute (the tests of
-        # VP._back_to_compute, none of which can change before the VP is touched again).
-        lazy = (LAZY_END and c.compute and not c.irr_mask and not c.ret_req
-                and not c.prog_pending and c.task_rem < 0 and not self.tl
-                and not self.sim.rec.recycle)
-        if lazy:
-            for h in self.above[vtl]:  # dispatch's first test: nothing deliverable above
-                m = h.irr_mask
-                if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
-                    lazy = False
-                    break
-        if lazy:
+        # Lazy end: the handler's end would only send the VP back to compute (none of the
+        # tests can change before the VP is touched again).
+        if LAZY_END and not self.tl and not self.sim.rec.recycle and self._only_compute_next(c):
             self.fuse_lazy = True
         else:
             heappush(env.queue, (t1 + rows[irq + F_SERVICE], WORK_END, eid, self.seg_call))
@@ -137,7 +128,9 @@ class FusedDeliveries:
             te = t1 + self.sim.rec.rows[irq + F_SERVICE]
             eid = self.seg_ev_id
             if now > te or (now == te and (WORK_END, eid) < (env.cur_prio, env.cur_id)):
-                # Its end came first: what _seg_end and _back_to_compute did at te.
+                # Its end came first: what _seg_end and _back_to_compute did at te (set
+                # here, not through _back_to_compute: the VP's state is that of te, but what
+                # touches it now may already have changed a context, land's IRR say).
                 c = self.fused_end(te)
                 self.work = W_COMPUTE
                 self.seg_ctx = c

@@ -336,14 +336,9 @@ class VP(FusedDeliveries):
         *c*'s background compute (its commonest answer), do that and return True; else
         change nothing and return False. The differential tests check this shortcut against
         dispatch (``FAST_RESUME``)."""
-        if not (FAST_RESUME and c.compute and not self.oh_q and not c.irr_mask
-                and not c.deferred and not c.ret_req and not c.prog_pending and c.task_rem < 0
-                and c.vtl == self.active == self.next_vtl and not self.in_oh):
+        if not (FAST_RESUME and c.compute and c.vtl == self.active == self.next_vtl
+                and not self.in_oh and self._only_compute_next(c)):
             return False
-        for h in self.above[c.vtl]:
-            m = h.irr_mask
-            if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
-                return False
         if self.acc_state != c.vtl:
             self._account(c.vtl, now)
         self.work = W_COMPUTE
@@ -351,6 +346,20 @@ class VP(FusedDeliveries):
         self.seg_start = now
         if self.tl:
             self._timeline(S_COMPUTE, now)
+        return True
+
+    def _only_compute_next(self, c: Context) -> bool:
+        """Whether dispatch, once a handler in the running context *c* has ended, would only
+        send the VP back to *c*'s background compute: nothing pending, queued or due in *c*
+        or above it. Shared by :meth:`_back_to_compute` and the lazy ends (engine/fusion.py),
+        which must decide alike."""
+        if not (c.compute and not self.oh_q and not c.irr_mask and not c.deferred
+                and not c.ret_req and not c.prog_pending and c.task_rem < 0):
+            return False
+        for h in self.above[c.vtl]:
+            m = h.irr_mask
+            if m and h.handler < 0 and (m.bit_length() - 1) >> 4 > h.tpr:
+                return False
         return True
 
     # ------------------------------------------------------------ dispatch
