@@ -2,8 +2,10 @@
 
 Each fast path (``vsmsim.engine.sim.FAST_PATHS``: a delivery exit fused with the handler
 it starts, a timer's inline delivery, a one-destination IPI without the message walker, a
-handler's end straight back to compute) must give the same tables, row for row, as the
-generic path it short-cuts: each is switched off alone, then all together. Costs are
+handler's end straight back to compute, a lazy handler end, a planned VTL entry) must give
+the same tables, row for row, as the generic path it short-cuts: each is switched off
+alone, then all together. bench/mixed.toml has three VTLs and jittered switch costs, where
+no VTL entry is planned: tests/test_planned.py checks that fast path on its own chains. Costs are
 drawn from continuous distributions so that the runs are full of interleavings, and the
 scenarios mix every kind of event. tests/test_properties.py does the same on random
 scenarios.

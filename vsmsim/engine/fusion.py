@@ -40,7 +40,17 @@ class FusedDeliveries:
     def exit_then_pend(self, ns: int, irq: int, c) -> None:
         """Deliver *irq* to context *c* after *ns* of receiver exit: a job, fused with the
         handler if possible."""
+        if c.vtl > self.active and self.sim.plan_ok:
+            # a higher VTL's interrupt: its whole entry planned if fixed (engine/planned.py)
+            if self.fuse_irq >= 0:
+                self.settle(self.env.now)  # what push_job does first
+            if self._can_plan(c, irq):
+                self._plan_start(ns, irq)
+                return
         if self.in_oh or self.oh_q or self.dispatching or self.halted:
+            if self.plan_k == 0 and c.vtl == 0 and self._plan_can_join(c, irq):
+                self._plan_join(irq, ns)  # queued behind a planned entry's exit
+                return
             self.push_job(ns, S_EXIT, self.land, irq)
             return
         rows = self.sim.rec.rows
@@ -113,6 +123,9 @@ class FusedDeliveries:
 
     def settle(self, now: int) -> None:
         """Resolve a fused delivery before the VP is looked at, at time *now* (ns)."""
+        if self.plan_k >= 0:  # a planned VTL entry under way (engine/planned.py)
+            self.settle_plan()
+            return
         t1 = self.fuse_t1
         env = self.env
         lazy, self.fuse_lazy = self.fuse_lazy, False

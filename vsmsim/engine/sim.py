@@ -37,11 +37,14 @@ from ..record import (
     NF,
     R_CALL,
     R_INTERCEPT,
+    R_INTERRUPT,
+    R_RETURN,
     S_EXIT,
     Recorder,
     pack_row,
 )
 from ..workloads import build_sources
+from . import planned
 from .clock import DONE, Clock, at, run_until
 from .collector import fewer_collections
 from .harvest import snapshot
@@ -64,7 +67,7 @@ FAST_IPI = True
 #: the same tables; :func:`fast_paths` switches them for the differential tests.
 FAST_PATHS = {"fuse": ("sim", "FUSE"), "timer": ("sim", "FAST_TIMER"),
               "ipi": ("sim", "FAST_IPI"), "resume": ("vp", "FAST_RESUME"),
-              "lazy": ("fusion", "LAZY_END")}
+              "lazy": ("fusion", "LAZY_END"), "plan": ("planned", "PLAN")}
 
 
 @contextmanager
@@ -74,8 +77,10 @@ def fast_paths(**on):
     import sys
 
     from . import fusion as fusion_mod
+    from . import planned as planned_mod
     from . import vp as vp_mod
-    mods = {"sim": sys.modules[__name__], "vp": vp_mod, "fusion": fusion_mod}
+    mods = {"sim": sys.modules[__name__], "vp": vp_mod, "fusion": fusion_mod,
+            "planned": planned_mod}
     want = {k: on.get(k, on.get("all", True)) for k in FAST_PATHS}
     bad = set(on) - set(FAST_PATHS) - {"all"}
     if bad:
@@ -227,6 +232,12 @@ class Simulation:
         self.followups: dict = {}  # intercept row -> hypercalls its service makes first
         tprs = [sc.context_config(vtl).tpr for vtl in range(v)]
         self.host = None
+        # Planned VTL entries (engine/planned.py) need a chain fixed at its start: read
+        # here, so the fast path's switch (fast_paths(plan=...)) applies to runs built after.
+        sw_in, sw_out = self.switch_paths[R_INTERRUPT], self.switch_paths[R_RETURN]
+        self.plan_ok = (planned.PLAN and v == 2 and sc.host is None and not rc.timeline
+                        and not self.rec.recycle and sw_in.fixed is not None
+                        and sw_in.total > 0 and sw_out.fixed is not None and sw_out.total > 0)
         if sc.host is None:
             self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
         else:
@@ -306,8 +317,9 @@ class Simulation:
         rows = self.rec.rows
         vtl = rows[irq + F_VTL]
         c = vp.ctxs[vtl]
-        if c.inflight and vp.fuse_irq >= 0:
-            vp.settle(self.env.now)  # a fused delivery may have landed already
+        if vp.fuse_irq >= 0 and (c.inflight or vp.plan_k >= 0):
+            # a fused delivery may have landed already; a planned entry moved the VP on
+            vp.settle(self.env.now)
         if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active):
             self._join(vp, c, irq)
             return
@@ -402,8 +414,11 @@ class Simulation:
         fast = FUSE and FAST_TIMER
         for vp_idx in vp_idxs:
             vp = vps[vp_idx]
-            if vp.fuse_lazy:
-                vp.settle(now)  # its last delivery's handler has ended by now (engine/fusion.py)
+            if vp.fuse_lazy and (vp.plan_k or vtl):
+                # its last delivery's handler has ended by now (engine/fusion.py); a planned
+                # entry's exit still under way (plan_k 0) is the state of its start, and
+                # a VTL0 timer's exit joins it (VP.exit_then_pend)
+                vp.settle(now)
             c = vp.ctxs[vtl]
             if c.inflight or (vp.in_oh and vp.next_vtl == vtl != vp.active) or (
                     odd_above and vtl > vp.next_vtl and (self.latent or (

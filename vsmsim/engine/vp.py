@@ -56,6 +56,7 @@ from ..record import (
 )
 from .clock import DONE, WORK_END, Call, at
 from .fusion import FusedDeliveries
+from .planned import PlannedEntries
 from .work import (
     OFF_EXIT,
     OFF_IDLE,
@@ -122,7 +123,7 @@ class Context:
         self.vina_asserted = False
 
 
-class VP(FusedDeliveries):
+class VP(FusedDeliveries, PlannedEntries):
     """One virtual processor: its contexts, the active VTL, and the dispatcher."""
 
     __slots__ = ("sim", "env", "idx", "ctxs", "nvtl", "active", "next_vtl", "halted", "in_oh",
@@ -130,7 +131,8 @@ class VP(FusedDeliveries):
                  "above",
                  "acc", "slot_transition", "slot_exit", "slot_idle", "acc_state", "acc_since", "tl", "tl_state", "tl_since", "tl_irq", "tl_vtl", "runnable", "latent",
                  "debug", "fuse_irq", "fuse_t1", "fuse_seq", "fuse_ctx", "fuse_lazy", "job_call", "job_fn",
-                 "job_arg")
+                 "job_arg", "plan_k", "plan_call", "plan_phases", "plan_ts", "plan_irq",
+                 "plan_irq0", "plan_x0", "plan_seg_id", "plan_sw_in", "plan_sw_out")
 
     def __init__(self, sim, idx: int, nvtl: int, tprs, timeline: bool, debug: bool):
         self.sim = sim
@@ -182,6 +184,15 @@ class VP(FusedDeliveries):
         self.job_call = Call(self._job_end)
         self.job_fn = None
         self.job_arg = None
+        # A planned VTL entry (engine/planned.py): steps ended so far, -1 if none under way
+        self.plan_k = -1
+        self.plan_call = None    # the Call of its phases' events, made at the first plan
+        self.plan_phases = ()
+        self.plan_ts = ()        # when each phase began, then when the last one ended (ns)
+        self.plan_irq = self.plan_irq0 = -1
+        self.plan_x0 = 0
+        self.plan_seg_id = -1
+        self.plan_sw_in = self.plan_sw_out = -1
 
     # ------------------------------------------------------------ accounting
     def _account(self, state: int, now: int) -> None:
