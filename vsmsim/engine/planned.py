@@ -32,8 +32,11 @@ moment, with the generic handler on the event of the step under way. From there 
 generic engine goes on.
 
 Taken only when the chain is fixed (``Simulation.plan_ok``: two VTLs, fixed switch costs
-that are not zero, no timeline, no recycling of rows, no host layer; and the VP's state,
-:meth:`PlannedEntries._can_plan`). The differential tests check it against the generic
+that are not zero, no timeline, no host layer; and the VP's state,
+:meth:`PlannedEntries._can_plan`). Under ``record.tables = "stream"`` or ``"summary"`` a
+chain's rows are handed to the sink when it is booked, a few microseconds after the
+generic path would (so a streamed file's rows, in the order they became final, may come
+in another order; sorted by id, as results hold them, they are the same). The differential tests check it against the generic
 path (fast path ``plan``).
 """
 
@@ -209,6 +212,12 @@ class PlannedEntries:
         sw = rec.sw
         sw[self.plan_sw_in + SW_END] = t2
         sw[self.plan_sw_out + SW_END] = t4
+        if rec.recycle:  # the rows are final: hand them out (VP._end_switch, _seg_end)
+            rec.switch_done(self.plan_sw_in)
+            rec.done(irq1)
+            rec.switch_done(self.plan_sw_out)
+            if self.plan_phases is not ENTRY:
+                rec.done(self.plan_irq0)
         acc[self.slot_exit] += t_in - t0
         acc[self.slot_transition] += (t2 - t_in) + (t4 - t3)
         acc[1] += t3 - t2
@@ -243,15 +252,21 @@ class PlannedEntries:
                 acc[self.slot_exit] += end - ts[i]
             elif p == P_SWITCH_IN:  # VP._end_switch, then _handler_started after an entry
                 rec.sw[self.plan_sw_in + SW_END] = end
+                if rec.recycle:
+                    rec.switch_done(self.plan_sw_in)
                 rows[irq1 + F_START] = end
                 rows[irq1 + F_SWITCHED] = 1
                 acc[self.slot_transition] += end - ts[i]
             elif p == P_HANDLER1:  # VP._seg_end
                 rows[irq1 + F_END] = end
+                if rec.recycle:
+                    rec.done(irq1)
                 c1.h_rem = 0
                 acc[1] += end - ts[i]
             else:  # P_RETURN (VTL0's handler, the last phase, has not ended: k is short)
                 rec.sw[self.plan_sw_out + SW_END] = end
+                if rec.recycle:
+                    rec.switch_done(self.plan_sw_out)
                 c0.entered_irq = False
                 if joined:
                     rows[irq0 + F_START] = end

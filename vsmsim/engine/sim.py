@@ -236,8 +236,8 @@ class Simulation:
         # here, so the fast path's switch (fast_paths(plan=...)) applies to runs built after.
         sw_in, sw_out = self.switch_paths[R_INTERRUPT], self.switch_paths[R_RETURN]
         self.plan_ok = (planned.PLAN and v == 2 and sc.host is None and not rc.timeline
-                        and not self.rec.recycle and sw_in.fixed is not None
-                        and sw_in.total > 0 and sw_out.fixed is not None and sw_out.total > 0)
+                        and sw_in.fixed is not None and sw_in.total > 0
+                        and sw_out.fixed is not None and sw_out.total > 0)
         if sc.host is None:
             self.vps = [VP(self, i, v, tprs, rc.timeline, debug) for i in range(n)]
         else:
