@@ -36,8 +36,9 @@ that are not zero, no timeline, no host layer; and the VP's state,
 :meth:`PlannedEntries._can_plan`). Under ``record.tables = "stream"`` or ``"summary"`` a
 chain's rows are handed to the sink when it is booked, a few microseconds after the
 generic path would (so a streamed file's rows, in the order they became final, may come
-in another order; sorted by id, as results hold them, they are the same). The differential tests check it against the generic
-path (fast path ``plan``).
+in another order; sorted by id, as results hold them, they are the same). The
+differential tests check it against the generic path (fast path ``plan``), and
+tests/test_planned.py builds its touches.
 """
 
 from __future__ import annotations
