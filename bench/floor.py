@@ -4,6 +4,7 @@ Usage::
 
     python bench/floor.py                  # 64 VPs, 1 simulated s, 3 rounds
     python bench/floor.py --rounds 5
+    python bench/floor.py --scaling --rounds 9   # and the growth per action, 64 -> 1,024 VPs
 
 The hand-written reference (``bench/reference.py``) records nothing. ``vsmsim.simulate``
 must, by the target's own terms ("full recording and costs"), write a row for every
@@ -21,7 +22,9 @@ interrupt and every VTL switch. This script times, in one process and interleave
 4. with ``--scaling``, the reference alone at 64, 256 and 1,024 VPs with the same model
    actions (1, 0.25, 0.0625 s), fastest of the rounds: how much of the engine's growth per
    action with VPs (issue 15's second target) SimPy's heap and the working set impose on
-   a model that does nothing else.
+   a model that does nothing else; and ``vsmsim.simulate`` at 64 and 1,024 VPs in the
+   same rounds, with both growths paired round by round (the scaling table of
+   bench/run.py keeps the fastest of each row, and one slow row moves its ratio).
 
 The floor is (reference + recording alone) / reference: an engine that did the model's
 work as cheaply as the reference and recorded with this recorder could not go below it.
@@ -120,6 +123,49 @@ def bytes_per_row(fn, n: int) -> float:
     return size / n
 
 
+def _engine(vps: int, duration_ns: int):
+    """``vsmsim.simulate`` of the standard workload at *vps* VPs (per-VP load kept, as
+    bench/run.py's scaling rows): (wall s, model actions)."""
+    import vsmsim
+
+    sc = vsmsim.load_scenario(ROOT / "bench" / "standard.toml")
+    i = next(k for k, w in enumerate(sc.workload) if w.kind == "ipi")
+    sc = sc.with_overrides({"vm.vps": vps, "duration": duration_ns,
+                            f"workload.{i}.rate": sc.workload[i].rate * vps / sc.vm.vps})
+    gc.collect()
+    t0 = time.perf_counter()
+    res = vsmsim.simulate(sc)
+    wall = time.perf_counter() - t0
+    return wall, int(res.interrupts["start_ns"].notna().sum()) + len(res.switches)
+
+
+def scaling(rounds: int) -> None:
+    """The reference alone at 64, 256 and 1,024 VPs with the same model actions, and
+    ``vsmsim.simulate`` at 64 and 1,024, interleaved; the growth per action of each,
+    paired round by round (one round's two sizes ran a few seconds apart)."""
+    sizes = ((64, 1_000_000_000), (256, 250_000_000), (1024, 62_500_000))
+    walls = {v: [] for v, _d in sizes}
+    eng = {64: [], 1024: []}
+    for _ in range(rounds):
+        for v, d in sizes:
+            walls[v].append(timed(reference, v, d, 50_000 * v / 64, 7))
+            if v in eng:
+                wall, actions = _engine(v, d)
+                eng[v].append(wall / actions)
+    best = {v: min(w) for v, w in walls.items()}
+    print("reference alone, same model actions (fastest of "
+          f"{rounds}): " + ", ".join(f"{v} VPs {best[v]:.3f} s" for v in best)
+          + f"; per action 1,024 / 64 VPs = {best[1024] / best[64]:.2f}")
+    ref_g = [b / a for a, b in zip(walls[64], walls[1024])]
+    eng_g = [b / a for a, b in zip(eng[64], eng[1024])]
+    over = [e / r for e, r in zip(eng_g, ref_g)]
+    for name, g in (("reference", ref_g), ("vsmsim.simulate", eng_g),
+                    ("vsmsim's growth / the reference's", over)):
+        print(f"per action, 1,024 / 64 VPs, {name}, paired by round: median "
+              f"{statistics.median(g):.2f} (min - max {min(g):.2f} - {max(g):.2f}, "
+              f"{rounds} rounds)")
+
+
 def run(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -160,15 +206,7 @@ def run(argv=None) -> int:
           "doing the model's work as cheaply as the reference and recording every row could "
           "not go below it")
     if args.scaling:
-        sizes = ((64, 1_000_000_000), (256, 250_000_000), (1024, 62_500_000))
-        walls = {v: [] for v, _d in sizes}
-        for _ in range(args.rounds):
-            for v, d in sizes:
-                walls[v].append(timed(reference, v, d, 50_000 * v / 64, 7))
-        best = {v: min(w) for v, w in walls.items()}
-        print("reference alone, same model actions (fastest of "
-              f"{args.rounds}): " + ", ".join(f"{v} VPs {best[v]:.3f} s" for v in best)
-              + f"; per action 1,024 / 64 VPs = {best[1024] / best[64]:.2f}")
+        scaling(args.rounds)
     return 0
 
 

@@ -170,3 +170,19 @@ def test_floor_writes_exactly_the_rows_of_a_full_recording(capsys):
     out = capsys.readouterr().out
     assert "floor = (reference + recorder alone) / reference = " in out
     assert floor.run(["--vps", "0"]) == 2
+
+
+def test_floor_scaling_runs_the_benchmarks_scaling_rows():
+    """bench/floor.py --scaling times vsmsim on the scenario of bench/run.py's scaling rows
+    (per-VP load kept): the same model actions."""
+    spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "bench" / "floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    bench_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_run)
+    import vsmsim
+    sc = bench_run.variant(bench_run.load_standard(False), 256, 0.004)
+    want = bench_run.model_actions(vsmsim.simulate(sc))["model_actions"]
+    _wall, actions = floor._engine(256, 4 * MS)
+    assert actions == want > 0
