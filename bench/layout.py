@@ -526,9 +526,13 @@ def main(argv=None) -> int:
                     help="count instructions and simulated cache misses under cachegrind")
     ap.add_argument("--one", nargs=3, metavar=("LAYOUT", "VPS", "STEPS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.one:
+    if args.one:  # one counted run, for --cache
         v, n, steps = args.one
-        run(v, int(n), int(steps))
+        try:
+            run(v, int(n), int(steps))
+        except ValueError as e:
+            print(f"bench/layout.py: --one: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.rounds < 1:
         print(f"bench/layout.py: --rounds {args.rounds}: allowed 1 or more", file=sys.stderr)
