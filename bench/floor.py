@@ -55,6 +55,9 @@ _spec = importlib.util.spec_from_file_location("bench_reference", ROOT / "bench"
 _ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_ref)
 reference = _ref.reference
+_spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_run)  # its scaling rows' scenario and action count (--scaling)
 
 
 def recorder_rows(n_int: int, n_sw: int) -> Recorder:
@@ -124,19 +127,16 @@ def bytes_per_row(fn, n: int) -> float:
 
 
 def _engine(vps: int, duration_ns: int):
-    """``vsmsim.simulate`` of the standard workload at *vps* VPs (per-VP load kept, as
-    bench/run.py's scaling rows): (wall s, model actions)."""
+    """``vsmsim.simulate`` of bench/run.py's scaling row at *vps* VPs (per-VP load kept):
+    (wall s, model actions)."""
     import vsmsim
 
-    sc = vsmsim.load_scenario(ROOT / "bench" / "standard.toml")
-    i = next(k for k, w in enumerate(sc.workload) if w.kind == "ipi")
-    sc = sc.with_overrides({"vm.vps": vps, "duration": duration_ns,
-                            f"workload.{i}.rate": sc.workload[i].rate * vps / sc.vm.vps})
+    sc = _run.variant(_run.load_standard(False), vps, duration_ns / 1e9)
     gc.collect()
     t0 = time.perf_counter()
     res = vsmsim.simulate(sc)
     wall = time.perf_counter() - t0
-    return wall, int(res.interrupts["start_ns"].notna().sum()) + len(res.switches)
+    return wall, _run.model_actions(res)["model_actions"]
 
 
 def scaling(rounds: int) -> None:

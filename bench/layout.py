@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import random
 import re
 import shutil
@@ -66,6 +67,13 @@ from vsmsim.engine.vp import VP  # noqa: E402
 from vsmsim.engine.work import W_COMPUTE, W_HANDLER, W_NONE  # noqa: E402
 from vsmsim.record import F_END, F_SERVICE, F_START, NF, pack_row  # noqa: E402
 
+# The simulated caches of --cache are bench/instructions.py's (loaded by path, as
+# bench/floor.py loads its neighbours).
+_spec = importlib.util.spec_from_file_location("bench_instructions", ROOT / "bench" / "instructions.py")
+_instructions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_instructions)
+CACHE_OPTS = _instructions._CACHE_OPTS
+
 #: VP steps of one run: 1,600 waves of 64 VPs, 100 of 1,024.
 STEPS = 102_400
 EXIT_NS, SERVICE_NS, PERIOD_NS, IPI_NS = 2132, 2000, 250_000, 1000
@@ -73,9 +81,6 @@ TOUCHES_PER_64 = 12.5
 #: The layouts: the engine's objects; one small object per VP; one array('q') per field;
 #: one list per field.
 VARIANTS = ("objects", "packed", "columns", "lists")
-#: The simulated caches of --cache: bench/instructions.py's.
-CACHE_OPTS = ["--tool=cachegrind", "--cache-sim=yes", "--D1=32768,8,64",
-              "--LL=1048576,16,64"]
 
 
 # ----------------------------------------------------------------------------- objects
